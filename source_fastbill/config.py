@@ -1,0 +1,120 @@
+"""The connector's configuration: parsed and checked once, so streams never see raw input."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import urlsplit
+
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+API_URLS = {
+    "pro": "https://my.fastbill.com/api/1.0/api.php",
+    # FastBill Automatic was renamed Monsum; automatic.fastbill.com is the older host.
+    "automatic": "https://app.monsum.com/api/1.0/api.php",
+}
+EDITIONS = tuple(API_URLS)
+# FastBill went live in 2010: nothing older exists, so this default reads the whole history.
+DEFAULT_START_DATE = date(2010, 1, 1)
+DEFAULT_LOOKBACK_DAYS = 30
+DEFAULT_REQUESTS_PER_MINUTE = 500  # FastBill's documented per-user limit
+
+
+class ConfigError(AirbyteTracedException):
+    """A setting the user has to change; shown as it is in the Airbyte UI."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message=message, internal_message=message, failure_type=FailureType.config_error
+        )
+
+
+@dataclass(frozen=True)
+class FastbillConfig:
+    username: str
+    api_key: str
+    edition: str = "pro"
+    api_url: str = API_URLS["pro"]
+    start_date: date = DEFAULT_START_DATE
+    end_date: date | None = None
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
+    requests_per_hour: int | None = None
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> FastbillConfig:
+        edition = str(config.get("edition") or "pro")
+        if edition not in EDITIONS:
+            raise ConfigError(f"edition must be one of {', '.join(EDITIONS)}, not {edition!r}.")
+        start_date = _date(config, "start_date") or DEFAULT_START_DATE
+        end_date = _date(config, "end_date")
+        if end_date and end_date < start_date:
+            raise ConfigError(f"end_date {end_date} lies before start_date {start_date}.")
+        return cls(
+            username=_required_text(
+                config, "username", "the e-mail address you log in to FastBill with"
+            ),
+            api_key=_required_text(config, "api_key", "Settings > Account > API key in FastBill"),
+            edition=edition,
+            api_url=_api_url(config.get("api_url") or API_URLS[edition]),
+            start_date=start_date,
+            end_date=end_date,
+            lookback_days=_whole_number(config, "lookback_days", DEFAULT_LOOKBACK_DAYS, minimum=0),
+            requests_per_minute=_whole_number(
+                config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, minimum=1
+            ),
+            requests_per_hour=_whole_number(config, "requests_per_hour", None, minimum=1),
+        )
+
+
+def _required_text(config: Mapping[str, Any], key: str, hint: str) -> str:
+    value = config.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} is missing: enter {hint}.")
+    return value.strip()
+
+
+def _date(config: Mapping[str, Any], key: str) -> date | None:
+    value = config.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{key} must be a date written YYYY-MM-DD, not {value!r}.") from None
+
+
+def _whole_number(config: Mapping[str, Any], key: str, default: int | None, minimum: int) -> Any:
+    value = config.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key} must be a whole number of at least {minimum}, not {value!r}.")
+    return value
+
+
+def _api_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"api_url must be a full https:// URL such as {API_URLS['pro']}, not {url!r}."
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"api_url {url!r} uses plain http, which would send your API key unencrypted. "
+            "Use https:// (plain http is accepted only for a local sandbox on localhost/127.0.0.1)."
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

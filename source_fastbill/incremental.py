@@ -1,0 +1,213 @@
+"""Incremental sync by date window: the state, the plan of windows, and which records are news.
+
+A sync from saved state reads three kinds of records (README, "Incremental sync"):
+1. records dated after the last sync (the "created" pass, by invoice/estimate/time date);
+2. records paid since the last sync (the "paid" pass, by PAID_DATE) where the service filters by it;
+3. records changed within `lookback_days` before the saved position (the created pass starts that
+   many days early), emitted only if their LASTUPDATE moved past the saved cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any
+
+from source_fastbill.config import FastbillConfig
+from source_fastbill.normalize import Unconvertible, to_date, to_timestamp
+
+CREATED, PAID = "created", "paid"
+
+
+@dataclass(frozen=True)
+class DateFilter:
+    """A FastBill date-range filter: the record field it tests and the FILTER keys that bound it."""
+
+    field: str
+    bounds: tuple[tuple[str, str], ...]  # (start key, end key) pairs, all sent with the same dates
+
+    def filter(self, start: date, end: date | None) -> dict[str, str]:
+        sent: dict[str, str] = {}
+        for start_key, end_key in self.bounds:
+            sent[start_key] = start.isoformat()
+            if end:
+                sent[end_key] = end.isoformat()
+        return sent
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """A stream's saved position; `resume` is set only while a sync is unfinished."""
+
+    cursor: str | None = None  # newest LASTUPDATE (or DATE) delivered by a completed sync
+    paid: str | None = None  # newest PAID_DATE delivered by a completed sync
+    synced_until: date | None = None  # windows up to this date were read by a completed sync
+    resume: dict[str, str] | None = (
+        None  # {"pass": "created", "from": "2024-01-01"} | {"pass": "paid"}
+    )
+
+    @classmethod
+    def parse(
+        cls, raw: Mapping[str, Any] | None, cursor_field: str, logger: logging.Logger
+    ) -> SyncState:
+        """Any state this connector did not write starts over from start_date, with a warning."""
+        if not raw:
+            return cls()
+        try:
+            return cls._parse(dict(raw), cursor_field)
+        except (Unconvertible, ValueError, TypeError, KeyError, AttributeError) as error:
+            logger.warning(
+                f"Ignoring saved state {dict(raw)!r} ({error or type(error).__name__}): "
+                "it is not a state this connector wrote. Reading from start_date instead."
+            )
+            return cls()
+
+    @classmethod
+    def _parse(cls, raw: dict[str, Any], cursor_field: str) -> SyncState:
+        known = {cursor_field, "PAID_DATE", "synced_until", "resume"}
+        if not raw.keys() <= known or ("synced_until" not in raw and "resume" not in raw):
+            raise ValueError("unknown keys or no position")
+        resume = raw.get("resume")
+        if resume is not None:
+            if resume.get("pass") not in (CREATED, PAID) or not resume.keys() <= {"pass", "from"}:
+                raise ValueError("bad resume marker")
+            if resume["pass"] == CREATED:
+                date.fromisoformat(resume["from"])
+        return cls(
+            cursor=_checked(raw.get(cursor_field), cursor_field),
+            paid=_checked(raw.get("PAID_DATE"), "date"),
+            synced_until=_date_or_none(raw.get("synced_until")),
+            resume=dict(resume) if resume else None,
+        )
+
+    def to_dict(self, cursor_field: str) -> dict[str, Any]:
+        saved: dict[str, Any] = {}
+        if self.cursor:
+            saved[cursor_field] = self.cursor
+        if self.paid:
+            saved["PAID_DATE"] = self.paid
+        if self.synced_until:
+            saved["synced_until"] = self.synced_until.isoformat()
+        if self.resume:
+            saved["resume"] = dict(self.resume)
+        return saved
+
+    def finished(self, cursor: str | None, paid: str | None, end: date) -> SyncState:
+        return SyncState(
+            cursor=_newest(self.cursor, cursor),
+            paid=_newest(self.paid, paid),
+            synced_until=max(self.synced_until or end, end),
+        )
+
+
+def _checked(value: Any, kind: str) -> str | None:
+    if value in (None, ""):
+        return None
+    normal = to_date(value) if kind in ("date", "DATE") else to_timestamp(value)
+    if normal is None:
+        raise ValueError(f"{value!r} is not a {kind}")
+    return normal
+
+
+def _date_or_none(value: Any) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _newest(a: str | None, b: str | None) -> str | None:
+    return max(a, b) if a and b else a or b
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which windows to read, and what the saved state says after each of them."""
+
+    config: FastbillConfig
+    date_filter: DateFilter
+    paid_filter: DateFilter | None
+    today: date
+
+    @property
+    def end(self) -> date:
+        return self.config.end_date or self.today
+
+    def incremental(self, state: SyncState) -> Iterator[dict[str, Any]]:
+        lookback = timedelta(days=self.config.lookback_days)
+        paid_from = state.synced_until - lookback if state.synced_until else None
+        if state.resume and state.resume["pass"] == PAID:
+            created_from = None
+        elif state.resume:
+            created_from = date.fromisoformat(state.resume["from"])
+        elif state.synced_until:
+            created_from = max(self.config.start_date, state.synced_until - lookback)
+        else:
+            created_from = self.config.start_date
+        windows = list(_calendar_years(created_from, self.end)) if created_from else []
+        paid = self.paid_filter and paid_from and paid_from <= self.end
+        for index, (start, stop) in enumerate(windows):
+            if index + 1 < len(windows):
+                then: dict[str, str] | None = {
+                    "pass": CREATED,
+                    "from": windows[index + 1][0].isoformat(),
+                }
+            else:
+                then = {"pass": PAID} if paid else None
+            yield self._slice(CREATED, self.date_filter, start, stop, then)
+        if paid and self.paid_filter and paid_from:
+            yield self._slice(PAID, self.paid_filter, paid_from, self.end, None)
+
+    def one_window(self) -> dict[str, Any]:
+        return self._slice(CREATED, self.date_filter, self.config.start_date, self.end, None)
+
+    @staticmethod
+    def _slice(
+        pass_: str, date_filter: DateFilter, start: date, stop: date, then: dict[str, str] | None
+    ) -> dict[str, Any]:
+        return {
+            "pass": pass_,
+            "filter": date_filter.filter(start, stop),
+            "window": {
+                "field": date_filter.field,
+                "start": start.isoformat(),
+                "end": stop.isoformat(),
+            },
+            "then": then,
+        }
+
+
+def _calendar_years(start: date, end: date) -> Iterator[tuple[date, date]]:
+    # Whole calendar years: one window costs at least one call, and a checkpoint follows each.
+    while start <= end:
+        stop = min(date(start.year, 12, 31), end)
+        yield start, stop
+        start = stop + timedelta(days=1)
+
+
+def in_window(record: Mapping[str, Any], window: Mapping[str, str] | None) -> bool:
+    """Guards against a date filter the server ignored: such records belong to another window."""
+    if not window:
+        return True
+    value = record.get(window["field"])
+    day = value[:10] if isinstance(value, str) else None
+    return day is None or window["start"] <= day <= window["end"]
+
+
+def is_news(
+    record: Mapping[str, Any], start: SyncState, date_field: str, change_field: str | None
+) -> bool:
+    """Whether a record read from state is new or changed since the sync that saved the state."""
+    if start.synced_until is None and start.cursor is None:
+        return True
+    day = record.get(date_field)
+    if isinstance(day, str) and start.synced_until and day[:10] > start.synced_until.isoformat():
+        return True  # dated after the last completed sync read its windows: never delivered
+    changed = record.get(change_field) if change_field else None
+    if changed is None or start.cursor is None or changed > start.cursor:
+        return True
+    paid = record.get("PAID_DATE")
+    return bool(paid and start.paid and paid > start.paid)
+
+
+def with_resume(state: SyncState, then: dict[str, str] | None) -> SyncState:
+    return replace(state, resume=then)
