@@ -92,7 +92,12 @@ def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     import backoff._sync
 
     waits: list[float] = []
-    fake_time = types.SimpleNamespace(sleep=waits.append, time=lambda: 0.0, monotonic=lambda: 0.0)
+
+    def sleep(seconds: float) -> None:
+        if seconds:  # the backoff library also "sleeps" 0 s around the CDK's own waits
+            waits.append(seconds)
+
+    fake_time = types.SimpleNamespace(sleep=sleep, time=lambda: 0.0, monotonic=lambda: 0.0)
     monkeypatch.setattr(backoff._sync, "time", fake_time)
     monkeypatch.setattr(rate_limiting, "time", fake_time)
     return waits

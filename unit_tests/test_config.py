@@ -1,0 +1,94 @@
+"""Malformed configuration: a clear message, no API call, and the documented failure."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from airbyte_cdk.models import FailureType
+
+from source_fastbill.config import ConfigError, FastbillConfig
+from unit_tests.conftest import check_status, config, records, run_check, run_read
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {"api_url": "http://fastbill.example.com/api/1.0/api.php"},
+            "api_url 'http://fastbill.example.com/api/1.0/api.php' uses plain http, which would "
+            "send your API key unencrypted. Use https:// (plain http is accepted only for a local "
+            "sandbox on localhost/127.0.0.1).",
+        ),
+        (
+            {"start_date": "2024-05-01", "end_date": "2024-01-01"},
+            "end_date 2024-01-01 lies before start_date 2024-05-01.",
+        ),
+        (
+            {"start_date": "2024-02-30"},
+            "start_date must be a date written YYYY-MM-DD, not '2024-02-30'.",
+        ),
+        (
+            {"username": "   "},
+            "username is missing: enter the e-mail address you log in to FastBill with.",
+        ),
+    ],
+)
+def test_check_explains_a_bad_setting_without_calling_fastbill(
+    tmp_path: Path, overrides: dict[str, Any], message: str
+) -> None:
+    with responses.RequestsMock() as mock:
+        assert check_status(run_check(config(**overrides), tmp_path)) == ("FAILED", message)
+        assert len(mock.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"api_key": None}, "api_key"),
+        ({"edition": "enterprise"}, "enterprise"),
+        ({"start_date": "01.02.2024"}, "01.02.2024"),
+        ({"requests_per_minute": 0}, "0"),
+        ({"requests_per_minute": 501}, "501"),
+        ({"api_url": "ftp://example.com"}, "ftp://example.com"),
+    ],
+)
+def test_the_spec_rejects_malformed_values(
+    tmp_path: Path, overrides: dict[str, Any], field: str
+) -> None:
+    cfg = {k: v for k, v in config(**overrides).items() if v is not None}
+    status, message = check_status(run_check(cfg, tmp_path))
+    assert status == "FAILED" and message is not None
+    assert message.startswith("Config validation error:") and field in message
+
+
+def test_read_with_a_bad_setting_fails_as_config_error() -> None:
+    with responses.RequestsMock() as mock:
+        output = run_read(config(api_url="http://10.0.0.1/api.php"), "customers", expect_error=True)
+        assert len(mock.calls) == 0
+    assert records(output) == []
+    assert output.errors[-1].trace.error.failure_type == FailureType.config_error
+    assert "uses plain http" in output.errors[-1].trace.error.message
+
+
+def test_plain_http_is_accepted_for_loopback_hosts() -> None:
+    for host in ("localhost", "127.0.0.1", "127.1.2.3", "[::1]"):
+        url = f"http://{host}:8080/api/1.0/api.php"
+        assert FastbillConfig.from_mapping(config(api_url=url)).api_url == url
+
+
+def test_defaults_follow_the_edition() -> None:
+    pro = FastbillConfig.from_mapping(config())
+    automatic = FastbillConfig.from_mapping(config(edition="automatic"))
+    assert pro.api_url == "https://my.fastbill.com/api/1.0/api.php"
+    assert automatic.api_url == "https://app.monsum.com/api/1.0/api.php"
+    assert (pro.start_date, pro.end_date, pro.lookback_days) == (date(2010, 1, 1), None, 30)
+    assert (pro.requests_per_minute, pro.requests_per_hour) == (500, None)
+
+
+def test_a_boolean_is_not_a_request_count() -> None:
+    with pytest.raises(ConfigError, match="requests_per_hour must be a whole number"):
+        FastbillConfig.from_mapping(config(requests_per_hour=True))

@@ -1,0 +1,291 @@
+"""Incremental sync: exact FILTERs per window, checkpoints, the paid pass, lookback dedup."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.state_builder import StateBuilder
+
+from unit_tests.conftest import FakeFastbill, body, config, page, records, run_read
+
+TODAY = date(2026, 11, 21)
+INCREMENTAL = SyncMode.incremental
+CFG = config(start_date="2024-01-01")
+
+
+@pytest.fixture(autouse=True)
+def frozen_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    class FrozenDate(date):
+        @classmethod
+        def today(cls) -> date:
+            return TODAY
+
+    monkeypatch.setattr("source_fastbill.streams.date", FrozenDate)
+
+
+def invoice(id_: str, day: str, changed: str | None, paid: str | None = None) -> dict[str, Any]:
+    return {"INVOICE_ID": id_, "INVOICE_DATE": day, "LASTUPDATE": changed or "", "PAID_DATE": paid}
+
+
+def invoices(*rows: dict[str, Any]) -> dict[str, Any]:
+    return page("INVOICES", list(rows))
+
+
+def window(start: str, end: str, offset: int = 0) -> dict[str, Any]:
+    return body("invoice.get", offset, START_DATE=start, END_DATE=end)
+
+
+def paid_window(start: str, end: str) -> dict[str, Any]:
+    return body("invoice.get", START_PAID_DATE=start, END_PAID_DATE=end)
+
+
+def state_of(stream: str, value: dict[str, Any]) -> list[Any]:
+    return StateBuilder().with_stream_state(stream, value).build()
+
+
+def states(output: Any) -> list[dict[str, Any]]:
+    return [m.state.stream.stream_state.__dict__ for m in output.state_messages]
+
+
+SAVED = {
+    "LASTUPDATE": "2026-11-20T10:00:00",
+    "PAID_DATE": "2026-11-01",
+    "synced_until": "2026-11-20",
+}
+
+
+def test_first_sync_reads_calendar_year_windows_and_checkpoints_after_each(
+    api: FakeFastbill,
+) -> None:
+    api.expect(
+        window("2024-01-01", "2024-12-31"),
+        invoices(invoice("1", "2024-05-01", "2024-05-02 08:00:00")),
+    )
+    api.expect(
+        window("2025-01-01", "2025-12-31"),
+        invoices(invoice("2", "2025-05-01", "2026-02-01 09:00:00", "2025-06-01")),
+    )
+    api.expect(window("2026-01-01", "2026-11-21"), invoices())
+
+    output = run_read(CFG, "invoices", mode=INCREMENTAL)
+
+    assert [r["INVOICE_ID"] for r in records(output)] == ["1", "2"]
+    assert states(output) == [
+        {"resume": {"pass": "created", "from": "2025-01-01"}},
+        {"resume": {"pass": "created", "from": "2026-01-01"}},
+        {
+            "LASTUPDATE": "2026-02-01T09:00:00",
+            "PAID_DATE": "2025-06-01",
+            "synced_until": "2026-11-21",
+        },
+    ]
+    assert len(api.mock.calls) == 3  # no paid pass: the first sync reads every invoice by date
+
+
+def test_sync_from_state_reads_lookback_and_paid_windows_and_emits_only_news(
+    api: FakeFastbill,
+) -> None:
+    api.expect(
+        window("2026-10-21", "2026-11-21"),
+        invoices(
+            invoice("10", "2026-10-22", "2026-10-25 12:00:00"),  # unchanged since the last sync
+            invoice("11", "2026-11-21", "2026-11-21 09:00:00"),  # created since
+            invoice("12", "2026-10-30", "2026-11-21 08:00:00"),  # edited since
+            invoice("13", "2026-11-02", None),  # no LASTUPDATE: cannot tell, so emitted
+        ),
+    )
+    api.expect(
+        paid_window("2026-10-21", "2026-11-21"),
+        invoices(
+            invoice("3", "2023-02-01", "2026-11-21 10:30:00", "2026-11-21"),  # old, paid today
+            invoice("4", "2023-03-01", "2026-10-25 10:00:00", "2026-10-25"),  # paid, delivered
+            invoice("12", "2026-10-30", "2026-11-21 08:00:00", "2026-11-21"),  # seen above
+        ),
+    )
+
+    output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", SAVED))
+
+    assert [r["INVOICE_ID"] for r in records(output)] == ["11", "12", "13", "3"]
+    assert states(output) == [
+        {**SAVED, "resume": {"pass": "paid"}},
+        {
+            "LASTUPDATE": "2026-11-21T10:30:00",
+            "PAID_DATE": "2026-11-21",
+            "synced_until": "2026-11-21",
+        },
+    ]
+    assert len(api.mock.calls) == 2
+
+
+def test_a_payment_that_did_not_move_lastupdate_is_still_delivered(api: FakeFastbill) -> None:
+    api.expect(window("2026-10-21", "2026-11-21"), invoices())
+    api.expect(
+        paid_window("2026-10-21", "2026-11-21"),
+        invoices(invoice("5", "2024-01-01", "2025-01-01 00:00:00", "2026-11-15")),
+    )
+
+    output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", SAVED))
+
+    assert [r["INVOICE_ID"] for r in records(output)] == ["5"]
+
+
+def test_lookback_days_sets_how_far_back_the_windows_start(api: FakeFastbill) -> None:
+    api.expect(window("2026-11-13", "2026-11-21"), invoices())
+    api.expect(paid_window("2026-11-13", "2026-11-21"), invoices())
+
+    run_read(
+        {**CFG, "lookback_days": 7}, "invoices", mode=INCREMENTAL, state=state_of("invoices", SAVED)
+    )
+
+    assert len(api.mock.calls) == 2
+
+
+def test_paging_keeps_the_filter_the_sync_started_with(api: FakeFastbill) -> None:
+    full = [invoice(str(i), "2026-11-01", f"2026-11-21 11:{i % 60:02d}:00") for i in range(100)]
+    api.expect(window("2026-10-21", "2026-11-21"), invoices(*full))
+    api.expect(
+        window("2026-10-21", "2026-11-21", offset=100), invoices(invoice("100", "2026-11-02", None))
+    )
+    api.expect(paid_window("2026-10-21", "2026-11-21"), invoices())
+
+    output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", SAVED))
+
+    assert len(records(output)) == 101 and len(api.mock.calls) == 3
+
+
+def test_an_interrupted_first_sync_resumes_at_the_next_window(api: FakeFastbill) -> None:
+    api.expect(
+        window("2025-01-01", "2025-12-31"),
+        invoices(invoice("2", "2025-05-01", "2025-05-01 08:00:00")),
+    )
+    api.expect(window("2026-01-01", "2026-11-21"), invoices())
+    resume = {"resume": {"pass": "created", "from": "2025-01-01"}}
+
+    output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", resume))
+
+    assert [r["INVOICE_ID"] for r in records(output)] == ["2"]
+    assert states(output)[-1] == {"LASTUPDATE": "2025-05-01T08:00:00", "synced_until": "2026-11-21"}
+
+
+def test_a_sync_interrupted_after_its_created_pass_resumes_with_the_paid_pass(
+    api: FakeFastbill,
+) -> None:
+    api.expect(paid_window("2026-10-21", "2026-11-21"), invoices())
+
+    output = run_read(
+        CFG,
+        "invoices",
+        mode=INCREMENTAL,
+        state=state_of("invoices", {**SAVED, "resume": {"pass": "paid"}}),
+    )
+
+    assert records(output) == [] and states(output)[-1] == {**SAVED, "synced_until": "2026-11-21"}
+
+
+def test_a_state_far_in_the_future_reads_and_emits_nothing(api: FakeFastbill) -> None:
+    future = {"LASTUPDATE": "2999-01-01T00:00:00", "synced_until": "2999-01-01"}
+
+    output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", future))
+
+    assert records(output) == [] and output.errors == []
+    assert len(api.mock.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        {"INVOICE_DATE": "2024-05-01"},  # an older format
+        {"__ab_full_refresh_sync_complete": True},
+        {"LASTUPDATE": "yesterday", "synced_until": "2026-01-01"},
+        {"synced_until": 20260101},
+        {"resume": {"pass": "sideways"}},
+    ],
+)
+def test_a_state_this_connector_did_not_write_starts_from_start_date_with_a_warning(
+    api: FakeFastbill, saved: dict[str, Any]
+) -> None:
+    for start, end in (
+        ("2024-01-01", "2024-12-31"),
+        ("2025-01-01", "2025-12-31"),
+        ("2026-01-01", "2026-11-21"),
+    ):
+        api.expect(window(start, end), invoices())
+
+    output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", saved))
+
+    assert output.errors == [] and len(api.mock.calls) == 3
+    assert output.is_in_logs("Ignoring saved state .* Reading from start_date instead")
+
+
+def test_records_outside_the_window_are_dropped_when_the_server_ignores_the_filter(
+    api: FakeFastbill,
+) -> None:
+    api.expect(
+        window("2024-01-01", "2024-12-31"),
+        invoices(invoice("1", "2024-02-01", None), invoice("2", "2025-02-01", None)),
+    )
+    api.expect(
+        window("2025-01-01", "2025-12-31"),
+        invoices(invoice("1", "2024-02-01", None), invoice("2", "2025-02-01", None)),
+    )
+    api.expect(
+        window("2026-01-01", "2026-11-21"),
+        invoices(invoice("1", "2024-02-01", None), invoice("2", "2025-02-01", None)),
+    )
+
+    output = run_read(CFG, "invoices", mode=INCREMENTAL)
+
+    assert [r["INVOICE_ID"] for r in records(output)] == ["1", "2"]
+
+
+def test_estimates_send_both_documented_date_filters(api: FakeFastbill) -> None:
+    estimate = {"ESTIMATE_ID": "1", "ESTIMATE_DATE": "2026-11-03", "LASTUPDATE": "2026-11-21 07:00"}
+    api.expect(
+        body("estimate.get", START_DATE="2026-10-21", END_DATE="2026-11-21",
+             START_ESTIMATE_DATE="2026-10-21", END_ESTIMATE_DATE="2026-11-21"),
+        page("ESTIMATES", [estimate]),
+    )  # fmt: skip
+
+    output = run_read(CFG, "estimates", mode=INCREMENTAL, state=state_of("estimates", SAVED))
+
+    assert [r["ESTIMATE_ID"] for r in records(output)] == ["1"]  # no paid pass for estimates
+
+
+def test_time_entries_use_their_date_as_cursor(api: FakeFastbill) -> None:
+    api.expect(
+        body("time.get", START_DATE="2026-11-11", END_DATE="2026-11-21"),
+        page("TIMES", [{"TIME_ID": "9", "DATE": "2026-11-12 00:00:00", "MINUTES": "30"}]),
+    )
+    saved = {"DATE": "2026-11-20", "synced_until": "2026-11-20"}
+
+    output = run_read(
+        {**CFG, "lookback_days": 9},
+        "time_entries",
+        mode=INCREMENTAL,
+        state=state_of("time_entries", saved),
+    )
+
+    # Time entries carry no LASTUPDATE: re-read entries in the lookback are emitted again.
+    assert records(output) == [{"TIME_ID": "9", "DATE": "2026-11-12", "MINUTES": 30}]
+    assert states(output)[-1] == saved | {"synced_until": "2026-11-21"}
+
+
+def test_end_date_bounds_the_last_window(api: FakeFastbill) -> None:
+    api.expect(window("2024-01-01", "2024-06-30"), invoices())
+
+    run_read({**CFG, "end_date": "2024-06-30"}, "invoices", mode=INCREMENTAL)
+
+    assert len(api.mock.calls) == 1
+
+
+def test_a_full_refresh_of_an_incremental_stream_reads_everything_without_a_filter(
+    api: FakeFastbill,
+) -> None:
+    api.expect(body("invoice.get"), invoices(invoice("1", "2015-01-01", "2015-01-02 00:00:00")))
+
+    output = run_read(CFG, "invoices", state=state_of("invoices", SAVED))
+
+    assert [r["INVOICE_ID"] for r in records(output)] == ["1"]
