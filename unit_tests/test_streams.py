@@ -243,3 +243,12 @@ def test_non_ascii_text_arrives_intact(api: FakeFastbill, mode: SyncMode) -> Non
     assert records(run_read(config(), "customers", mode=mode)) == [
         {"CUSTOMER_ID": "1", "CITY": "Köln", "ORGANIZATION": "Müller & Söhne Straßenbau"}
     ]
+
+
+@pytest.mark.parametrize("edition", ["pro", "automatic"])
+def test_every_primary_key_and_cursor_is_declared_in_the_schema(edition: str) -> None:
+    for stream in SourceFastbill().streams(config(edition=edition)):
+        properties = stream.get_json_schema()["properties"]
+        assert properties[stream.primary_key]["type"] == ["null", "string"], stream.name
+        if stream.supports_incremental:
+            assert stream.cursor_field in properties, stream.name
