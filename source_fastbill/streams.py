@@ -35,12 +35,12 @@ from source_fastbill.incremental import (
     is_news,
     with_resume,
 )
-from source_fastbill.normalize import fastbill_transformer
+from source_fastbill.normalize import FastbillTransformer
 
 PRO = frozenset({"pro"})
 AUTOMATIC = frozenset({"automatic"})
 BOTH_EDITIONS = PRO | AUTOMATIC
-NORMALIZER = fastbill_transformer()
+NORMALIZER = FastbillTransformer()
 
 
 @functools.cache
