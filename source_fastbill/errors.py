@@ -46,6 +46,7 @@ MISSING_FIELD = re.compile(r"missing\s*/\s*invalid field:\s*([A-Z_]+)", re.IGNOR
 FASTBILL_TIMEZONE = "Europe/Berlin"
 MAX_WAIT_SECONDS = 3600.0  # FastBill's quota window is one hour: never wait longer than that
 DEFAULT_LIMIT_WAIT_SECONDS = 60.0
+UNREACHABLE = "Could not reach FastBill"
 
 
 def _resolution(action: ResponseAction, failure: FailureType, message: str) -> ErrorResolution:
@@ -85,7 +86,7 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
             return _resolution(
                 ResponseAction.RETRY,
                 FailureType.transient_error,
-                f"Could not reach FastBill at {self.api_url} "
+                f"{UNREACHABLE} at {self.api_url} "
                 f"({type(response_or_exception).__name__}: {response_or_exception}). "
                 "Check api_url and the network, then retry.",
             )

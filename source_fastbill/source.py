@@ -22,6 +22,7 @@ from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.streams.call_rate import (
     APIBudget,
+    CallRateLimitHit,
     HttpAPIBudget,
     MovingWindowCallRatePolicy,
     Rate,
@@ -32,7 +33,26 @@ from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_fastbill.config import FastbillConfig
+from source_fastbill.errors import UNREACHABLE
 from source_fastbill.streams import STREAMS, Customers, FastbillStream
+
+logger = logging.getLogger("airbyte")
+NOTEWORTHY_WAIT = timedelta(seconds=5)
+
+
+class PacedBudget(HttpAPIBudget):
+    """The CDK's budget, saying so in the log when pacing makes the sync wait."""
+
+    def acquire_call(self, request: Any, block: bool = True, timeout: float | None = None) -> None:
+        try:
+            super().acquire_call(request, block=False)
+        except CallRateLimitHit as hit:
+            if hit.time_to_wait >= NOTEWORTHY_WAIT:
+                logger.info(
+                    f"Pacing under the configured API limit ({hit.rate}): the next FastBill call "
+                    f"waits {hit.time_to_wait.total_seconds():.0f} s."
+                )
+            super().acquire_call(request, block=block, timeout=timeout)
 
 
 def build_budget(config: FastbillConfig) -> APIBudget:
@@ -49,7 +69,7 @@ def build_budget(config: FastbillConfig) -> APIBudget:
         rates = (
             [*rates, hourly] if config.requests_per_hour > config.requests_per_minute else [hourly]
         )
-    return HttpAPIBudget(
+    return PacedBudget(
         policies=[MovingWindowCallRatePolicy(rates=rates, matchers=[])],
         status_codes_for_ratelimit_hit=[],
     )
@@ -96,9 +116,17 @@ class SourceFastbill(AbstractSource):
         failures: list[FailureType] = []
         try:
             for message in super().read(logger, config, catalog, state):
-                if message.type == Type.TRACE and message.trace and message.trace.error:
-                    failures.append(message.trace.error.failure_type)
                 yield message
+                error = (
+                    message.trace.error if message.type == Type.TRACE and message.trace else None
+                )
+                if error:
+                    failures.append(error.failure_type)
+                    if _fails_every_stream(error.failure_type, error.message or ""):
+                        raise AirbyteTracedException(
+                            message=f"Sync stopped: {error.message}",
+                            failure_type=error.failure_type,
+                        )
         except AirbyteTracedException as error:
             # The CDK ends a sync with failed streams as a config_error whatever went wrong; an
             # unreachable host would then look like a settings problem and not be retried.
@@ -117,6 +145,12 @@ class SourceFastbill(AbstractSource):
             "authenticator": BasicHttpAuthenticator(settings.username, settings.api_key),
             "api_budget": self._budgets[limits],
         }
+
+
+def _fails_every_stream(failure: FailureType, message: str) -> bool:
+    # Rejected credentials or an unreachable host would fail each remaining stream the same way,
+    # after the same retries; the other errors belong to one stream and the rest may still sync.
+    return failure == FailureType.config_error or UNREACHABLE in message
 
 
 def _combined(failures: list[FailureType]) -> FailureType:

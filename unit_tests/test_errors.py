@@ -257,3 +257,39 @@ def test_the_api_key_and_the_basic_auth_token_never_reach_the_logs(api: FakeFast
     )
     assert API_KEY not in everything and token not in everything
     assert "****" in everything
+
+
+def test_rejected_credentials_stop_the_sync_before_the_next_stream_spends_a_call(
+    api: FakeFastbill,
+) -> None:
+    api.expect(body("customer.get"), failure("LoginError: wrong API key"))
+
+    output = run_read(config(), "customers", "templates", expect_error=True)
+
+    assert len(api.mock.calls) == 1  # templates never asked
+    failure_type, message = last_error(output)
+    assert failure_type == FailureType.config_error
+    assert message.startswith("Sync stopped: FastBill rejected the credentials")
+
+
+def test_an_unreachable_host_stops_the_sync_instead_of_retrying_every_stream(
+    api: FakeFastbill, slept: list[float]
+) -> None:
+    for _ in range(6):
+        api.fail_with(body("customer.get"), requests.ConnectionError("Name or service not known"))
+
+    output = run_read(config(), "customers", "templates", expect_error=True)
+
+    assert len(api.mock.calls) == 6 and slept == [1, 2, 4, 8, 16]
+    assert last_error(output)[0] == FailureType.transient_error
+    assert "Could not reach FastBill" in last_error(output)[1]
+
+
+def test_a_stream_specific_error_lets_the_other_streams_sync(api: FakeFastbill) -> None:
+    api.expect(body("customer.get"), failure("Customer Error: something odd"))
+    api.expect(body("template.get"), page("TEMPLATES", [{"TEMPLATE_ID": "1"}]))
+
+    output = run_read(config(), "customers", "templates", expect_error=True)
+
+    assert records(output) == [{"TEMPLATE_ID": "1"}]
+    assert last_error(output)[0] == FailureType.system_error
