@@ -96,8 +96,8 @@ class SyncState:
 
     def finished(self, cursor: str | None, paid: str | None, end: date) -> SyncState:
         return SyncState(
-            cursor=_newest(self.cursor, cursor),
-            paid=_newest(self.paid, paid),
+            cursor=newest(self.cursor, cursor),
+            paid=newest(self.paid, paid),
             synced_until=max(self.synced_until or end, end),
         )
 
@@ -115,8 +115,11 @@ def _date_or_none(value: Any) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _newest(a: str | None, b: str | None) -> str | None:
-    return max(a, b) if a and b else a or b
+def newest(current: str | None, candidate: Any) -> str | None:
+    """The later of two ISO values; a missing or empty candidate changes nothing."""
+    if not isinstance(candidate, str) or not candidate:
+        return current
+    return candidate if current is None or candidate > current else current
 
 
 @dataclass(frozen=True)

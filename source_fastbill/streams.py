@@ -33,6 +33,7 @@ from source_fastbill.incremental import (
     SyncState,
     in_window,
     is_news,
+    newest,
     with_resume,
 )
 from source_fastbill.normalize import FastbillTransformer
@@ -218,8 +219,8 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
                 record, start, self.date_filter.field, self.change_field
             ):
                 continue
-            self._newest_change = _newest(self._newest_change, record.get(self.cursor_field))
-            self._newest_paid = _newest(self._newest_paid, record.get("PAID_DATE"))
+            self._newest_change = newest(self._newest_change, record.get(self.cursor_field))
+            self._newest_paid = newest(self._newest_paid, record.get("PAID_DATE"))
             yield record
         self._checkpoint((stream_slice or {}).get("then"))
 
@@ -231,12 +232,6 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
                 self._newest_change, self._newest_paid, self._plan().end
             )
             self._sync_state = done
-
-
-def _newest(current: str | None, candidate: Any) -> str | None:
-    if not isinstance(candidate, str) or not candidate:
-        return current
-    return candidate if current is None or candidate > current else current
 
 
 INVOICE_DATES = DateFilter("INVOICE_DATE", (("START_DATE", "END_DATE"),))
