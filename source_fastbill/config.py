@@ -47,7 +47,7 @@ class FastbillConfig:
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> FastbillConfig:
-        edition = str(config.get("edition") or "pro")
+        edition = config.get("edition") or "pro"
         if edition not in EDITIONS:
             raise ConfigError(f"edition must be one of {', '.join(EDITIONS)}, not {edition!r}.")
         start_date = _date(config, "start_date") or DEFAULT_START_DATE
@@ -58,14 +58,18 @@ class FastbillConfig:
             username=_required_text(
                 config, "username", "the e-mail address you log in to FastBill with"
             ),
-            api_key=_required_text(config, "api_key", "Settings > Account > API key in FastBill"),
+            api_key=_required_text(
+                config, "api_key", "your API key (FastBill: Settings > Account > API key)"
+            ),
             edition=edition,
             api_url=_api_url(config.get("api_url") or API_URLS[edition]),
             start_date=start_date,
             end_date=end_date,
-            lookback_days=_whole_number(config, "lookback_days", DEFAULT_LOOKBACK_DAYS, minimum=0),
+            lookback_days=_whole_number(
+                config, "lookback_days", DEFAULT_LOOKBACK_DAYS, minimum=0, maximum=3650
+            ),
             requests_per_minute=_whole_number(
-                config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, minimum=1
+                config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, minimum=1, maximum=500
             ),
             requests_per_hour=_whole_number(config, "requests_per_hour", None, minimum=1),
         )
@@ -88,12 +92,20 @@ def _date(config: Mapping[str, Any], key: str) -> date | None:
         raise ConfigError(f"{key} must be a date written YYYY-MM-DD, not {value!r}.") from None
 
 
-def _whole_number(config: Mapping[str, Any], key: str, default: int | None, minimum: int) -> Any:
+def _whole_number(
+    config: Mapping[str, Any],
+    key: str,
+    default: int | None,
+    minimum: int,
+    maximum: int | None = None,
+) -> Any:
     value = config.get(key)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key} must be a whole number of at least {minimum}, not {value!r}.")
+    too_big = maximum is not None and isinstance(value, int) and value > maximum
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or too_big:
+        limits = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+        raise ConfigError(f"{key} must be a whole number {limits}, not {value!r}.")
     return value
 
 

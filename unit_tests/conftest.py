@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 import responses
 from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test import entrypoint_wrapper
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, read
 from responses import matchers
 
 from source_fastbill import SourceFastbill
+from source_fastbill.run import FastbillEntrypoint
 
 PRO_URL = "https://my.fastbill.com/api/1.0/api.php"
 AUTOMATIC_URL = "https://app.monsum.com/api/1.0/api.php"
@@ -83,6 +85,12 @@ def api() -> Iterator[FakeFastbill]:
 def automatic_api() -> Iterator[FakeFastbill]:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         yield FakeFastbill(mock, AUTOMATIC_URL)
+
+
+@pytest.fixture(autouse=True)
+def connector_entrypoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process runs go through the connector's own entry point, as `source-fastbill` does."""
+    monkeypatch.setattr(entrypoint_wrapper, "AirbyteEntrypoint", FastbillEntrypoint)
 
 
 @pytest.fixture(autouse=True)

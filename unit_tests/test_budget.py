@@ -20,18 +20,18 @@ def limits(**overrides: int) -> list[tuple[int, timedelta]]:
 
 
 def test_the_documented_limit_is_the_default() -> None:
-    assert limits() == [(500, timedelta(minutes=1))]
+    assert limits() == [(500, timedelta(seconds=61))]  # a second of margin per window
 
 
 def test_an_hourly_quota_above_the_minute_limit_adds_a_second_window() -> None:
     assert limits(requests_per_hour=1000) == [
-        (500, timedelta(minutes=1)),
-        (1000, timedelta(hours=1)),
+        (500, timedelta(seconds=61)),
+        (1000, timedelta(seconds=3601)),
     ]
 
 
 def test_an_hourly_quota_below_the_minute_limit_is_the_only_window() -> None:
-    assert limits(requests_per_hour=50) == [(50, timedelta(hours=1))]
+    assert limits(requests_per_hour=50) == [(50, timedelta(seconds=3601))]
 
 
 def test_a_long_wait_is_announced_in_the_log(caplog: pytest.LogCaptureFixture) -> None:

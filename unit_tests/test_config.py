@@ -46,23 +46,44 @@ def test_check_explains_a_bad_setting_without_calling_fastbill(
 
 
 @pytest.mark.parametrize(
-    "overrides, field",
+    "overrides, message",
     [
-        ({"api_key": None}, "api_key"),
-        ({"edition": "enterprise"}, "enterprise"),
-        ({"start_date": "01.02.2024"}, "01.02.2024"),
-        ({"requests_per_minute": 0}, "0"),
-        ({"requests_per_minute": 501}, "501"),
-        ({"api_url": "ftp://example.com"}, "ftp://example.com"),
+        (
+            {"api_key": None},
+            "api_key is missing: enter your API key (FastBill: Settings > Account > API key).",
+        ),
+        ({"edition": "enterprise"}, "edition must be one of pro, automatic, not 'enterprise'."),
+        (
+            {"start_date": "01.02.2024"},
+            "start_date must be a date written YYYY-MM-DD, not '01.02.2024'.",
+        ),
+        (
+            {"requests_per_minute": 0},
+            "requests_per_minute must be a whole number from 1 to 500, not 0.",
+        ),
+        (
+            {"requests_per_minute": 501},
+            "requests_per_minute must be a whole number from 1 to 500, not 501.",
+        ),
+        ({"lookback_days": -1}, "lookback_days must be a whole number from 0 to 3650, not -1."),
+        (
+            {"api_url": "ftp://example.com"},
+            "api_url must be a full https:// URL such as https://my.fastbill.com/api/1.0/api.php, "
+            "not 'ftp://example.com'.",
+        ),
     ],
 )
-def test_the_spec_rejects_malformed_values(
-    tmp_path: Path, overrides: dict[str, Any], field: str
+def test_malformed_values_are_named_with_the_setting_they_belong_to(
+    tmp_path: Path, overrides: dict[str, Any], message: str
 ) -> None:
     cfg = {k: v for k, v in config(**overrides).items() if v is not None}
-    status, message = check_status(run_check(cfg, tmp_path))
+    assert check_status(run_check(cfg, tmp_path)) == ("FAILED", message)
+
+
+def test_values_only_the_spec_forbids_are_still_rejected(tmp_path: Path) -> None:
+    status, message = check_status(run_check(config(start_date="20240101"), tmp_path))
     assert status == "FAILED" and message is not None
-    assert message.startswith("Config validation error:") and field in message
+    assert message.startswith("Config validation error:") and "20240101" in message
 
 
 def test_read_with_a_bad_setting_fails_as_config_error() -> None:
