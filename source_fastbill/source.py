@@ -41,6 +41,7 @@ NOTEWORTHY_WAIT = timedelta(seconds=5)
 # A call reaches FastBill a little after the connector counted it; without a margin the server's
 # window can see one call too many.
 WINDOW_MARGIN = timedelta(seconds=1)
+MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
 
 
 class PacedBudget(HttpAPIBudget):
@@ -64,9 +65,9 @@ def build_budget(config: FastbillConfig) -> APIBudget:
     429 answers are not fed into the budget: the CDK would then block a full window, up to an
     hour with an hourly quota. The error handler waits as long as FastBill asks instead.
     """
-    rates = [Rate(limit=config.requests_per_minute, interval=timedelta(minutes=1) + WINDOW_MARGIN)]
+    rates = [Rate(limit=config.requests_per_minute, interval=MINUTE + WINDOW_MARGIN)]
     if config.requests_per_hour:
-        hourly = Rate(limit=config.requests_per_hour, interval=timedelta(hours=1) + WINDOW_MARGIN)
+        hourly = Rate(limit=config.requests_per_hour, interval=HOUR + WINDOW_MARGIN)
         # pyrate-limiter wants ascending limits; an hourly quota below the per-minute one is the
         # only limit that matters.
         rates = (
