@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Reinstall only when the declared or the locked dependencies change.
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test demo bench image-test lock clean
+.PHONY: install lint test demo bench image-test golden lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ bench: install
 
 image-test: install
 	bash scripts/image_test.sh
+
+# Regenerate integration_tests/expected_records.jsonl after an intended change to the records.
+golden: install
+	$(BIN)/python scripts/golden.py
 
 # Re-resolve the lock in a throwaway venv: `make lock`, then commit constraints.txt.
 lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -22,6 +23,7 @@ EDITIONS = tuple(API_URLS)
 DEFAULT_START_DATE = date(2010, 1, 1)
 DEFAULT_LOOKBACK_DAYS = 30
 DEFAULT_REQUESTS_PER_MINUTE = 500  # FastBill's documented per-user limit
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class ConfigError(AirbyteTracedException):
@@ -87,6 +89,8 @@ def _date(config: Mapping[str, Any], key: str) -> date | None:
     if value in (None, ""):
         return None
     try:
+        if not ISO_DATE.fullmatch(str(value)):  # fromisoformat also takes 20240101 from 3.11 on
+            raise ValueError
         return date.fromisoformat(str(value))
     except ValueError:
         raise ConfigError(f"{key} must be a date written YYYY-MM-DD, not {value!r}.") from None

@@ -80,10 +80,11 @@ def test_malformed_values_are_named_with_the_setting_they_belong_to(
     assert check_status(run_check(cfg, tmp_path)) == ("FAILED", message)
 
 
-def test_values_only_the_spec_forbids_are_still_rejected(tmp_path: Path) -> None:
-    status, message = check_status(run_check(config(start_date="20240101"), tmp_path))
-    assert status == "FAILED" and message is not None
-    assert message.startswith("Config validation error:") and "20240101" in message
+def test_a_compact_date_is_not_taken_for_an_iso_date(tmp_path: Path) -> None:
+    assert check_status(run_check(config(start_date="20240101"), tmp_path)) == (
+        "FAILED",
+        "start_date must be a date written YYYY-MM-DD, not '20240101'.",
+    )
 
 
 def test_read_with_a_bad_setting_fails_as_config_error() -> None:
