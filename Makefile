@@ -26,7 +26,7 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 bench: install
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 image-test: install
 	bash scripts/image_test.sh

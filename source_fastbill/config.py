@@ -6,10 +6,11 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import pendulum
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
@@ -23,6 +24,8 @@ EDITIONS = tuple(API_URLS)
 DEFAULT_START_DATE = date(2010, 1, 1)
 DEFAULT_LOOKBACK_DAYS = 30
 DEFAULT_REQUESTS_PER_MINUTE = 500  # FastBill's documented per-user limit
+# FastBill keeps dates and timestamps in German local time, without a zone.
+FASTBILL_TIMEZONE = "Europe/Berlin"
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -71,10 +74,16 @@ class FastbillConfig:
                 config, "lookback_days", DEFAULT_LOOKBACK_DAYS, minimum=0, maximum=3650
             ),
             requests_per_minute=_whole_number(
-                config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, minimum=1, maximum=500
+                config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, minimum=1, maximum=6000
             ),
             requests_per_hour=_whole_number(config, "requests_per_hour", None, minimum=1),
         )
+
+
+def fastbill_today(now: datetime | None = None) -> date:
+    """Today where FastBill's dates are written: a sync at 00:30 in Berlin reads that day too."""
+    moment = pendulum.instance(now) if now else pendulum.now("UTC")
+    return moment.in_timezone(FASTBILL_TIMEZONE).date()
 
 
 def _required_text(config: Mapping[str, Any], key: str, hint: str) -> str:

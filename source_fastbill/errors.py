@@ -26,6 +26,7 @@ from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping impor
 )
 
 from source_fastbill import protocol
+from source_fastbill.config import FASTBILL_TIMEZONE
 
 AUTH_HINTS = ("unauthori", "not authori", "login", "api key", "apikey", "credential", "authenti")
 # Over-limit wording is undocumented (English or German); field names such as LIMIT must not match.
@@ -43,7 +44,6 @@ UNKNOWN_SERVICE_HINTS = (
 # FastBill's over-quota answer says from when calls are accepted again, in German local time.
 RETRY_FROM = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2})?)")
 MISSING_FIELD = re.compile(r"missing\s*/\s*invalid field:\s*([A-Z_]+)", re.IGNORECASE)
-FASTBILL_TIMEZONE = "Europe/Berlin"
 MAX_WAIT_SECONDS = 3600.0  # FastBill's quota window is one hour: never wait longer than that
 DEFAULT_LIMIT_WAIT_SECONDS = 60.0
 UNREACHABLE = "Could not reach FastBill"

@@ -19,6 +19,7 @@ from source_fastbill.config import FastbillConfig
 from source_fastbill.normalize import Unconvertible, to_date, to_timestamp
 
 CREATED, PAID = "created", "paid"
+RECENT_YEARS = 2  # this year and last year get a window (and a checkpoint) of their own
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class Plan:
             created_from = max(self.config.start_date, state.synced_until - lookback)
         else:
             created_from = self.config.start_date
-        windows = list(_calendar_years(created_from, self.end)) if created_from else []
+        windows = list(_windows(created_from, self.end)) if created_from else []
         paid = self.paid_filter and paid_from and paid_from <= self.end
         for index, (start, stop) in enumerate(windows):
             if index + 1 < len(windows):
@@ -179,8 +180,18 @@ class Plan:
         }
 
 
-def _calendar_years(start: date, end: date) -> Iterator[tuple[date, date]]:
-    # Whole calendar years: one window costs at least one call, and a checkpoint follows each.
+def _windows(start: date, end: date) -> Iterator[tuple[date, date]]:
+    """Older history in one window, then one window per recent calendar year.
+
+    Every window costs at least one call and is followed by a checkpoint. Yearly windows back to
+    2010 would spend a call per empty year on a first sync; this costs at most two more calls
+    than a full refresh, and an interrupted sync still resumes at the recent years.
+    """
+    recent = date(end.year - RECENT_YEARS + 1, 1, 1)
+    if start < recent:
+        history_end = min(recent - timedelta(days=1), end)
+        yield start, history_end
+        start = history_end + timedelta(days=1)
     while start <= end:
         stop = min(date(start.year, 12, 31), end)
         yield start, stop

@@ -11,7 +11,7 @@ import functools
 import json
 from abc import ABC
 from collections.abc import Iterable, Mapping, MutableMapping
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import requests
@@ -24,7 +24,7 @@ from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 from requests.auth import AuthBase
 
 from source_fastbill import protocol
-from source_fastbill.config import FastbillConfig
+from source_fastbill.config import FastbillConfig, fastbill_today
 from source_fastbill.errors import FastbillBackoffStrategy, FastbillErrorHandler
 from source_fastbill.incremental import (
     CREATED,
@@ -188,7 +188,7 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         self._sync_state = SyncState.parse(value, self.cursor_field, self.logger)
 
     def _plan(self) -> Plan:
-        return Plan(self.config, self.date_filter, self.paid_filter, today=date.today())
+        return Plan(self.config, self.date_filter, self.paid_filter, today=fastbill_today())
 
     def stream_slices(
         self,

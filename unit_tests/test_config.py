@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 import responses
 from airbyte_cdk.models import FailureType
 
-from source_fastbill.config import ConfigError, FastbillConfig
+from source_fastbill.config import ConfigError, FastbillConfig, fastbill_today
 from unit_tests.conftest import check_status, config, records, run_check, run_read
 
 
@@ -59,11 +59,11 @@ def test_check_explains_a_bad_setting_without_calling_fastbill(
         ),
         (
             {"requests_per_minute": 0},
-            "requests_per_minute must be a whole number from 1 to 500, not 0.",
+            "requests_per_minute must be a whole number from 1 to 6000, not 0.",
         ),
         (
-            {"requests_per_minute": 501},
-            "requests_per_minute must be a whole number from 1 to 500, not 501.",
+            {"requests_per_minute": 6001},
+            "requests_per_minute must be a whole number from 1 to 6000, not 6001.",
         ),
         ({"lookback_days": -1}, "lookback_days must be a whole number from 0 to 3650, not -1."),
         (
@@ -114,3 +114,8 @@ def test_defaults_follow_the_edition() -> None:
 def test_a_boolean_is_not_a_request_count() -> None:
     with pytest.raises(ConfigError, match="requests_per_hour must be a whole number"):
         FastbillConfig.from_mapping(config(requests_per_hour=True))
+
+
+def test_today_is_fastbills_date_not_the_machines() -> None:
+    late_evening_utc = datetime(2026, 11, 20, 23, 30, tzinfo=timezone.utc)
+    assert fastbill_today(late_evening_utc) == date(2026, 11, 21)  # 00:30 in Berlin

@@ -18,12 +18,7 @@ CFG = config(start_date="2024-01-01")
 
 @pytest.fixture(autouse=True)
 def frozen_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    class FrozenDate(date):
-        @classmethod
-        def today(cls) -> date:
-            return TODAY
-
-    monkeypatch.setattr("source_fastbill.streams.date", FrozenDate)
+    monkeypatch.setattr("source_fastbill.streams.fastbill_today", lambda: TODAY)
 
 
 def invoice(id_: str, day: str, changed: str | None, paid: str | None = None) -> dict[str, Any]:
@@ -289,3 +284,16 @@ def test_a_full_refresh_of_an_incremental_stream_reads_everything_without_a_filt
     output = run_read(CFG, "invoices", state=state_of("invoices", SAVED))
 
     assert [r["INVOICE_ID"] for r in records(output)] == ["1"]
+
+
+def test_a_first_sync_from_the_default_start_reads_old_history_in_one_window(
+    api: FakeFastbill,
+) -> None:
+    # One call per empty year since 2010 would burn a small plan's hourly quota.
+    api.expect(window("2010-01-01", "2024-12-31"), invoices())
+    api.expect(window("2025-01-01", "2025-12-31"), invoices())
+    api.expect(window("2026-01-01", "2026-11-21"), invoices())
+
+    output = run_read(config(), "invoices", mode=INCREMENTAL)
+
+    assert len(api.mock.calls) == 3 and len(output.state_messages) == 3

@@ -9,6 +9,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import discover
 
 from source_fastbill import SourceFastbill
+from source_fastbill.config import fastbill_today
 from source_fastbill.streams import STREAMS, FastbillStream
 from unit_tests.conftest import (
     AUTOMATIC_URL,
@@ -45,7 +46,7 @@ AUTOMATIC = [
     ("subscriptions", "subscription.get", "SUBSCRIPTIONS", "SUBSCRIPTION_ID"),
     ("coupons", "coupon.get", "COUPONS", "CODE"),
 ]
-TODAY = __import__("datetime").date.today().isoformat()
+TODAY = fastbill_today().isoformat()
 
 
 def rows(key: str, count: int, start: int = 0) -> list[dict[str, str]]:
