@@ -95,7 +95,11 @@ class SourceFastbill(AbstractSource):
     def check_connection(
         self, logger: logging.Logger, config: Mapping[str, Any]
     ) -> tuple[bool, Any]:
-        """One call for one customer: proves the URL, the credentials and the edition."""
+        """One call for one customer: proves the URL and the credentials.
+
+        customer.get exists in both editions; a wrong edition fails the first stream it lacks,
+        with a config error that names the edition.
+        """
         settings = FastbillConfig.from_mapping(config)
         customers = Customers(settings, **self._http(settings), check_call=True)
         next(iter(customers.read_records(SyncMode.full_refresh)), None)
