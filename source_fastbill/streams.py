@@ -176,6 +176,7 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         super().__init__(*args, **kwargs)
         self._state_at_start = SyncState()
         self._sync_state = SyncState()
+        self._read_plan: Plan | None = None  # set when a read starts (stream_slices)
         self._newest_change: str | None = None
         self._newest_paid: str | None = None
 
@@ -201,11 +202,13 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         cursor_field: list[str] | None = None,
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any] | None]:
-        self._state_at_start = self._sync_state
+        # One plan per read: its end date is also the position saved when the read completes,
+        # even if the read runs past midnight.
+        self._state_at_start, self._read_plan = self._sync_state, self._plan()
         if sync_mode == SyncMode.incremental:
-            yield from self._plan().incremental(self._sync_state)
+            yield from self._read_plan.incremental(self._sync_state)
         elif self.windowed_full_refresh:
-            yield self._plan().one_window()
+            yield self._read_plan.one_window()
         else:
             yield {"pass": CREATED, "filter": {}, "window": None, "then": None}
 
@@ -233,7 +236,7 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
             self._sync_state = with_resume(self._sync_state, then)
         else:
             done = self._state_at_start.finished(
-                self._newest_change, self._newest_paid, self._plan().end
+                self._newest_change, self._newest_paid, (self._read_plan or self._plan()).end
             )
             self._sync_state = done
 

@@ -297,3 +297,17 @@ def test_a_first_sync_from_the_default_start_reads_old_history_in_one_window(
     output = run_read(config(), "invoices", mode=INCREMENTAL)
 
     assert len(api.mock.calls) == 3 and len(output.state_messages) == 3
+
+
+def test_a_read_that_runs_past_midnight_saves_the_end_of_the_windows_it_read(
+    api: FakeFastbill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    days = iter([TODAY, date(2026, 11, 22)])  # the clock turns once the windows are planned
+    monkeypatch.setattr("source_fastbill.streams.fastbill_today", lambda: next(days, TODAY))
+    api.expect(window("2026-10-21", "2026-11-21"), invoices())
+    api.expect(paid_window("2026-10-21", "2026-11-21"), invoices())
+
+    saved = {"LASTUPDATE": "2026-11-20T10:00:00", "synced_until": "2026-11-20"}
+    output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", saved))
+
+    assert states(output)[-1]["synced_until"] == "2026-11-21"
