@@ -209,7 +209,6 @@ class FastbillTransformer(TypeTransformer):
 
     def __init__(self) -> None:
         super().__init__(TransformConfig.CustomSchemaNormalization)
-        self.registerCustomTransform(normalize_value)
         self._compiled: dict[int, tuple[Mapping[str, Any], Converter]] = {}
 
     def transform(self, record: dict[str, Any], schema: Mapping[str, Any]) -> None:

@@ -16,7 +16,7 @@ class FastbillEntrypoint(AirbyteEntrypoint):
     """The CDK entry point, checking the config with the connector's own rules first.
 
     The spec check alone says "0 is less than the minimum of 1" without naming the setting;
-    FastbillConfig says "requests_per_minute must be a whole number of at least 1, not 0."
+    FastbillConfig says "requests_per_minute must be a whole number from 1 to 6000, not 0."
     """
 
     @staticmethod
