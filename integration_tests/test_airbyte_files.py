@@ -19,7 +19,18 @@ import pytest
 import yaml
 
 from source_fastbill import config as config_module
-from source_fastbill import errors, incremental, normalize, source, streams
+from source_fastbill import (
+    errors,
+    incremental,
+    normalize,
+    paging,
+    progress,
+    quota,
+    source,
+    state_file,
+    streams,
+    transport,
+)
 from source_fastbill.streams import STREAMS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,15 +228,32 @@ MESSAGES = [
     (errors, "FastBill rejected the credentials"),
     (errors, "Check the e-mail address (username) and the API key (FastBill: Settings > Account"),
     (errors, ": a deploy in progress, or a wrong api_url."),
-    (errors, "probably a maintenance page; retrying."),
+    (errors, "not with FastBill's answer; probably a maintenance page or a proxy"),
     (errors, "does not offer"),
     (errors, "choose the edition your account belongs to"),
-    (errors, "FastBill's API limit was reached"),
-    (errors, "; waiting before retrying."),
     (errors, "FastBill rejected {self.service}: {text}"),
-    (source, "Pacing under the configured API limit"),
+    (errors, "for this account ("),
+    (errors, "while the credentials work for other calls: "),
+    (quota, "German time"),
+    (quota, "FastBill refused a call ("),
+    (quota, "which the connector takes for the hourly quota"),
+    (quota, "Suggested requests_per_hour: "),
+    (quota, "still waiting, "),
+    (quota, "pacing under the configured limit of "),
+    (progress, "Sync summary, "),
+    (progress, "records and "),
+    (paging, "seems to ignore OFFSET"),
+    (paging, "entries that are not records ("),
+    (paging, "records without "),
+    (paging, "records repeated a "),
+    (incremental, "Ignoring the saved state's resume marker "),
+    (
+        state_file,
+        "Pass the state the connector printed last (a JSON list of STREAM states, as Airbyte",
+    ),
+    (transport, "did not complete its answer within "),
     (source, "Sync stopped: "),
-    (source, "(gave up after repeated attempts)"),
+    (transport, "(gave up after repeated attempts)"),
     (streams, "requires a CUSTOMER_ID on this account"),
     (incremental, "it is not a state this connector wrote. Reading from start_date instead."),
     (normalize, "was expected; emitted as null."),
@@ -238,3 +266,16 @@ def test_troubleshooting_explains_each_message(module: Any, fragment: str) -> No
     assert fragment in code, f"{module.__name__} no longer prints {fragment!r}"
     quoted = fragment.replace("{self.service}", "<service>").replace("{text}", "...")
     assert quoted in _docs_section("Limitations & Troubleshooting"), fragment
+
+
+def test_the_platform_heartbeat_allows_the_longest_silence_of_the_connector() -> None:
+    import yaml
+
+    from source_fastbill.config import MAX_REQUEST_TIMEOUT_SECONDS
+    from source_fastbill.errors import retry_wait
+    from source_fastbill.quota import HEARTBEAT_SECONDS
+
+    metadata = yaml.safe_load((ROOT / "metadata.yaml").read_text())["data"]
+    longest_request = MAX_REQUEST_TIMEOUT_SECONDS + retry_wait(99)
+    longest_silence = max(longest_request, HEARTBEAT_SECONDS)
+    assert metadata["maxSecondsBetweenMessages"] >= 2 * longest_silence

@@ -107,9 +107,17 @@ def test_the_second_sync_delivers_the_5_new_and_3_paid_invoices_for_a_tenth_of_t
     assert second.calls * 10 <= first.calls, (second.calls, first.calls)
 
 
-def test_a_third_sync_with_nothing_changed_emits_nothing(syncs: dict[str, Any]) -> None:
-    third = syncs["syncs"][2]
-    assert {name: len(rows) for name, rows in third.records.items()} == dict.fromkeys(STREAMS, 0)
+def test_a_third_sync_with_nothing_changed_emits_only_the_last_changes_again(
+    syncs: dict[str, Any],
+) -> None:
+    # The saved cursor stops short of the second sync's start (less a margin, read as UTC): a
+    # change that lands while a sync pages on is never lost, and the price is that the changes
+    # of the last hour or so before a sync come once more. Nothing older comes again.
+    second, third = syncs["syncs"][1], syncs["syncs"][2]
+    again = {row["INVOICE_ID"] for row in third.records["invoices"]}
+    assert again <= {row["INVOICE_ID"] for row in second.records["invoices"]}
+    others = {name: len(rows) for name, rows in third.records.items() if name != "invoices"}
+    assert others == dict.fromkeys(set(STREAMS) - {"invoices"}, 0)
 
 
 def test_the_saved_state_is_small_and_documented(syncs: dict[str, Any]) -> None:

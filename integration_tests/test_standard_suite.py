@@ -11,14 +11,20 @@ Two parts, both driven by acceptance-test-config.yml and the golden files in int
   from the saved state, and an abnormally large state). The standard tests reject their config
   keys, so they are written here.
 
-A session fixture serves the sandbox (Pro, seed 42) on sample_config.json's port, 18089.
+A session fixture serves the sandbox (Pro, seed 42) on a free port. The configs the scenarios name
+(integration_tests/sample_config.json, invalid_config.json) keep api_url 127.0.0.1:18089, the
+documented port of a sandbox started by hand; the tests never use it. Each scenario reads a session
+copy of its config file instead, the same but for api_url, which points at the session's sandbox.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import time
+import logging
+import shutil
+import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,20 +33,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from airbyte_cdk.models import AirbyteStateMessageSerializer, ConfiguredAirbyteCatalogSerializer
+from airbyte_cdk.models import (
+    AirbyteStateMessageSerializer,
+    ConfiguredAirbyteCatalogSerializer,
+    Status,
+)
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.standard_tests import ConnectorTestScenario, SourceTestSuiteBase
 from airbyte_cdk.test.standard_tests.pytest_hooks import pytest_generate_tests
 
 from integration_tests.sandbox import FastbillSandbox
 from integration_tests.sandbox.data import CURRENT_MONTH_TIME_ENTRIES, STREAM_SERVICES
+from integration_tests.sandbox.server import LOOPBACK_HOSTS
 from source_fastbill import SourceFastbill
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "integration_tests"
 SAMPLE_CONFIG: dict[str, Any] = json.loads((TESTS / "sample_config.json").read_text())
-SAMPLE_PORT = urlsplit(SAMPLE_CONFIG["api_url"]).port or 80
-PORT_WAIT_SECONDS = 60.0  # another `make test` on this machine may hold the port for a while
+# The session copies of the scenarios' config files, at their paths relative to ROOT. Named when
+# the module is imported, since the scenarios are collected before any fixture runs; created, and
+# removed again, by the `scenario_configs` fixture.
+SESSION_CONFIGS = Path(tempfile.gettempdir()) / f"source-fastbill-scenarios-{uuid.uuid4().hex}"
 IMAGE_TESTS_SKIPPED = (
     "the CDK's image tests need a Docker daemon and the Airbyte monorepo's Dockerfile template; "
     "`make image-test` builds ./Dockerfile with podman and runs spec, check, discover and read "
@@ -50,26 +63,48 @@ IMAGE_TESTS_SKIPPED = (
 __all__ = ["pytest_generate_tests"]  # the CDK hook that parametrizes `scenario`: keep it exported
 
 
-def _start_on_fixed_port(port: int) -> FastbillSandbox:
-    deadline = time.monotonic() + PORT_WAIT_SECONDS
-    while True:
-        sandbox = FastbillSandbox(edition="pro", size=1.0, seed=42, port=port, rate_limit=None)
-        try:
-            return sandbox.start()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+def session_copy(config_path: Path) -> Path:
+    """Where the session keeps its copy of a scenario's config file (a path relative to ROOT)."""
+    assert not config_path.is_absolute(), f"{config_path}: expected a path relative to the root"
+    return SESSION_CONFIGS / config_path
+
+
+def pointed_at(sandbox: FastbillSandbox, config: dict[str, Any], source: str) -> dict[str, Any]:
+    """`config`, read from `source`, with its api_url moved to the sandbox's port."""
+    host = urlsplit(config["api_url"]).hostname
+    assert host in LOOPBACK_HOSTS, f"{source} points at {host}, not at the local sandbox"
+    return {**config, "api_url": sandbox.url}
 
 
 @pytest.fixture(scope="session")
 def sample_sandbox() -> Iterator[FastbillSandbox]:
-    """The sandbox the golden files point at (127.0.0.1:18089): read-only, shared."""
-    sandbox = _start_on_fixed_port(SAMPLE_PORT)
-    try:
+    """The sandbox the golden files were read from, on a free port: read-only, shared."""
+    with FastbillSandbox(edition="pro", size=1.0, seed=42, port=0, rate_limit=None) as sandbox:
         yield sandbox
+
+
+@pytest.fixture(scope="session")
+def sample_config(sample_sandbox: FastbillSandbox) -> dict[str, Any]:
+    """sample_config.json, pointed at the session's sandbox."""
+    return pointed_at(sample_sandbox, SAMPLE_CONFIG, "integration_tests/sample_config.json")
+
+
+@pytest.fixture(scope="session")
+def scenario_configs(sample_sandbox: FastbillSandbox) -> Iterator[None]:
+    """Write the session copies of the scenarios' config files (see `get_scenarios`)."""
+    SESSION_CONFIGS.mkdir(mode=0o700)
+    try:
+        for scenario in TestStandardSuite.file_scenarios():
+            if scenario.config_path is None:
+                continue
+            in_file = scenario.get_config_dict(connector_root=ROOT, empty_if_missing=False)
+            config = pointed_at(sample_sandbox, in_file, str(scenario.config_path))
+            copy = session_copy(scenario.config_path)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(json.dumps(config))
+        yield
     finally:
-        sandbox.stop()
+        shutil.rmtree(SESSION_CONFIGS, ignore_errors=True)
 
 
 class TestStandardSuite(SourceTestSuiteBase):
@@ -82,9 +117,28 @@ class TestStandardSuite(SourceTestSuiteBase):
     def get_connector_root_dir(cls) -> Path:
         return ROOT
 
+    @classmethod
+    def file_scenarios(cls) -> list[ConnectorTestScenario]:
+        """The scenarios of acceptance-test-config.yml, reading the config files it names."""
+        return super().get_scenarios()
+
+    @classmethod
+    def get_scenarios(cls) -> list[ConnectorTestScenario]:
+        """The scenarios, each reading the session copy of its config file (`scenario_configs`).
+
+        Collection calls this before the sandbox starts, so the copies' paths are fixed here and
+        the files are written by the fixture. A scenario reads its config file when it runs.
+        """
+        return [
+            scenario.model_copy(update={"config_path": session_copy(scenario.config_path)})
+            if scenario.config_path is not None
+            else scenario
+            for scenario in cls.file_scenarios()
+        ]
+
     @pytest.fixture(autouse=True)
-    def _sandbox(self, sample_sandbox: FastbillSandbox) -> None:
-        """Every scenario talks to the sandbox on sample_config.json's port."""
+    def _sandbox(self, scenario_configs: None) -> None:
+        """Every scenario talks to the session's sandbox, through its config's session copy."""
 
     def test_config_matches_spec(self, scenario: ConnectorTestScenario) -> None:
         # CDK 7.39.1 bug: run_test_job passes the scenario's read catalog to `spec` as well, and
@@ -120,6 +174,37 @@ def test_every_cdk_image_test_is_skipped_here() -> None:
     assert inherited == overridden, f"not skipped: {sorted(inherited - overridden)}"
 
 
+def test_every_scenario_reads_its_config_pointed_at_the_session_sandbox(
+    sample_sandbox: FastbillSandbox, scenario_configs: None
+) -> None:
+    """No scenario depends on the port in its config file, which may be another process's."""
+    originals = TestStandardSuite.file_scenarios()
+    scenarios = TestStandardSuite.get_scenarios()
+    assert [s.id for s in scenarios] == [s.id for s in originals]
+    assert sorted(s.id for s in scenarios) == ["invalid_config", "sample_config"]
+    for original, scenario in zip(originals, scenarios, strict=True):
+        in_file = original.get_config_dict(connector_root=ROOT, empty_if_missing=False)
+        config = scenario.get_config_dict(connector_root=ROOT, empty_if_missing=False)
+        assert config == {**in_file, "api_url": sample_sandbox.url}, scenario.id
+
+
+def test_invalid_config_fails_check_on_its_credentials(
+    sample_sandbox: FastbillSandbox, scenario_configs: None
+) -> None:
+    """The scenario expecting `check` to fail reaches the sandbox, which refuses its credentials.
+
+    The standard suite's test_check only asks for a FAILED status, which a config pointing where
+    nothing (or something else) listens would give too.
+    """
+    (scenario,) = [s for s in TestStandardSuite.get_scenarios() if s.status == "failed"]
+    config = scenario.get_config_dict(connector_root=ROOT, empty_if_missing=False)
+    assert config["api_url"] == sample_sandbox.url
+    auth_failures = sample_sandbox.stats()["auth_failures"]
+    status = SourceFastbill().check(logging.getLogger("airbyte"), config)
+    assert status.status == Status.FAILED
+    assert sample_sandbox.stats()["auth_failures"] > auth_failures, status.message
+
+
 # ---------------------------------------------------------------------------------------------
 # What the Connector Acceptance Tests checked and the standard tests do not
 
@@ -136,9 +221,11 @@ def _catalog(name: str) -> Any:
     return ConfiguredAirbyteCatalogSerializer.load(json.loads((TESTS / name).read_text()))
 
 
-def _read(catalog_file: str, state: list[dict[str, Any]] | None = None) -> EntrypointOutput:
+def _read(
+    config: dict[str, Any], catalog_file: str, state: list[dict[str, Any]] | None = None
+) -> EntrypointOutput:
     states = [AirbyteStateMessageSerializer.load(s) for s in state] if state is not None else None
-    output = read(SourceFastbill(), SAMPLE_CONFIG, _catalog(catalog_file), state=states)
+    output = read(SourceFastbill(), config, _catalog(catalog_file), state=states)
     assert not output.errors, output.get_formatted_error_message()
     return output
 
@@ -168,8 +255,8 @@ def _final_states(output: EntrypointOutput) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def full_refresh(sample_sandbox: FastbillSandbox) -> dict[str, list[dict[str, Any]]]:
-    return _records(_read("configured_catalog.json"))
+def full_refresh(sample_config: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return _records(_read(sample_config, "configured_catalog.json"))
 
 
 def test_full_refresh_reads_every_sandbox_record(
@@ -200,14 +287,16 @@ def test_expected_records_match_the_connector(
     }  # fmt: skip
 
 
-def test_two_full_refreshes_are_identical(full_refresh: dict[str, list[dict[str, Any]]]) -> None:
-    assert _records(_read("configured_catalog.json")) == full_refresh
+def test_two_full_refreshes_are_identical(
+    sample_config: dict[str, Any], full_refresh: dict[str, list[dict[str, Any]]]
+) -> None:
+    assert _records(_read(sample_config, "configured_catalog.json")) == full_refresh
 
 
 def test_incremental_reads_what_full_refresh_reads(
-    full_refresh: dict[str, list[dict[str, Any]]],
+    sample_config: dict[str, Any], full_refresh: dict[str, list[dict[str, Any]]]
 ) -> None:
-    incremental = _records(_read("configured_catalog_incremental.json"))
+    incremental = _records(_read(sample_config, "configured_catalog_incremental.json"))
     assert sorted(incremental) == ["estimates", "expenses", "invoices", "revenues", "time_entries"]
     for stream, rows in incremental.items():
         assert _sorted(rows) == _sorted(full_refresh[stream]), stream
@@ -218,12 +307,12 @@ def _sorted(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def test_second_incremental_read_re_emits_only_the_time_entry_lookback(
-    full_refresh: dict[str, list[dict[str, Any]]],
+    sample_config: dict[str, Any], full_refresh: dict[str, list[dict[str, Any]]]
 ) -> None:
-    first = _read("configured_catalog_incremental.json")
+    first = _read(sample_config, "configured_catalog_incremental.json")
     state = _final_states(first)
     assert len(state) == 5
-    second = _read("configured_catalog_incremental.json", state)
+    second = _read(sample_config, "configured_catalog_incremental.json", state)
     # Nothing changed in the sandbox. Streams with LASTUPDATE re-read the 30-day lookback but emit
     # only records whose LASTUPDATE moved: none. Time entries have no LASTUPDATE, so the ones dated
     # in the lookback (2026-10-01 to end_date) come again; append_dedup on TIME_ID absorbs them.
@@ -237,10 +326,12 @@ def test_second_incremental_read_re_emits_only_the_time_entry_lookback(
     assert _final_states(second) == state
 
 
-def test_abnormally_large_state_reads_no_records(sample_sandbox: FastbillSandbox) -> None:
+def test_abnormally_large_state_reads_no_records(
+    sample_sandbox: FastbillSandbox, sample_config: dict[str, Any]
+) -> None:
     abnormal = json.loads((TESTS / "abnormal_state.json").read_text())
     calls_before = sample_sandbox.stats()["calls"]
-    output = _read("configured_catalog_incremental.json", abnormal)
+    output = _read(sample_config, "configured_catalog_incremental.json", abnormal)
     assert len(output.records) == 0
     # Every window lies after end_date: nothing is worth a call.
     assert sample_sandbox.stats()["calls"] == calls_before

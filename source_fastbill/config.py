@@ -24,6 +24,9 @@ EDITIONS = tuple(API_URLS)
 DEFAULT_START_DATE = date(2010, 1, 1)
 DEFAULT_LOOKBACK_DAYS = 30
 DEFAULT_REQUESTS_PER_MINUTE = 500  # FastBill's documented per-user limit
+# A page of 100 invoices with their items is well under a megabyte: minutes mean a stuck server.
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 120
+MAX_REQUEST_TIMEOUT_SECONDS = 300  # metadata.yaml's maxSecondsBetweenMessages allows for this
 # FastBill keeps dates and timestamps in German local time, without a zone.
 FASTBILL_TIMEZONE = "Europe/Berlin"
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -49,6 +52,10 @@ class FastbillConfig:
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
     requests_per_hour: int | None = None
+    request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
+
+    def __repr__(self) -> str:  # the API key must not reach a log line or a trace
+        return f"FastbillConfig(username={self.username!r}, api_url={self.api_url!r}, ...)"
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> FastbillConfig:
@@ -77,6 +84,13 @@ class FastbillConfig:
                 config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, minimum=1, maximum=6000
             ),
             requests_per_hour=_whole_number(config, "requests_per_hour", None, minimum=1),
+            request_timeout_seconds=_whole_number(
+                config,
+                "request_timeout_seconds",
+                DEFAULT_REQUEST_TIMEOUT_SECONDS,
+                minimum=1,
+                maximum=MAX_REQUEST_TIMEOUT_SECONDS,
+            ),
         )
 
 

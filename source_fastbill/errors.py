@@ -1,18 +1,21 @@
 """Error policy: what each FastBill answer means, and how long to wait before asking again.
 
 FastBill reports most failures as HTTP 200 with `RESPONSE.ERRORS`, so the CDK's status-code
-mapping alone would read a wrong API key as an empty page. Every answer passes through here.
+mapping alone would read a wrong API key as an empty page. Every answer passes through here, and
+every answer is counted (progress.Ledger). Waits for the quota happen in the budget
+(quota.QuotaPolicy); this module decides them.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import parsedate_to_datetime
 
-import pendulum
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import (
@@ -26,31 +29,81 @@ from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping impor
 )
 
 from source_fastbill import protocol
-from source_fastbill.config import FASTBILL_TIMEZONE
+from source_fastbill.config import API_URLS, FastbillConfig
+from source_fastbill.progress import Ledger, wall_clock
+from source_fastbill.quota import NOTEWORTHY_SECONDS, Decision, Quota, hint, looks_like_quota
+from source_fastbill.quota import until_text as _until_text
 
-AUTH_HINTS = ("unauthori", "not authori", "login", "api key", "apikey", "credential", "authenti")
-# Over-limit wording is undocumented (English or German); field names such as LIMIT must not match.
-LIMIT_WORDING = re.compile(
-    r"(rate|api|call|request)[ -]?limit|limit (reached|exceeded|erreicht|überschritten)"
-    r"|quota|kontingent|too many|zu viele",
-    re.IGNORECASE,
-)
+AUTH_HINTS = (
+    "unauthori", "not authori", "login", "api key", "apikey", "credential", "authenti",
+    "nicht berechtigt", "zugriff verweigert", "anmeldung", "access denied", "forbidden",
+    "permission", "berechtigung",
+)  # fmt: skip
 UNKNOWN_SERVICE_HINTS = (
     "unknown service",
     "invalid service",
     "service not found",
     "unknown action",
+    "unbekannter service",
 )
-# FastBill's over-quota answer says from when calls are accepted again, in German local time.
-RETRY_FROM = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2})?)")
 MISSING_FIELD = re.compile(r"missing\s*/\s*invalid field:\s*([A-Z_]+)", re.IGNORECASE)
-MAX_WAIT_SECONDS = 3600.0  # FastBill's quota window is one hour: never wait longer than that
-DEFAULT_LIMIT_WAIT_SECONDS = 60.0
 UNREACHABLE = "Could not reach FastBill"
+CREDENTIALS_REJECTED = "FastBill rejected the credentials"
+MAX_RETRY_WAIT_SECONDS = 30.0
+# The CDK sleeps one second more than a BackoffStrategy asks for.
+CDK_EXTRA_SECONDS = 1.0
+_DECIDED = "_fastbill_wait"
+
+
+@dataclass
+class Credentials:
+    """Whether this sync's credentials are proven: a refusal after that is about one service.
+
+    `prove` makes one customer.get call (both editions have it) and says whether it succeeded;
+    it runs only when a refusal arrives before any call of the sync succeeded.
+    """
+
+    prove: Callable[[], bool] = lambda: False
+    proven: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def confirmed(self) -> None:
+        self.proven = True
+
+    def work(self) -> bool:
+        with self._lock:
+            if not self.proven:
+                self.proven = self.prove()
+            return self.proven
+
+
+@dataclass
+class SyncContext:
+    """What the streams of one sync share besides the budget: the ledger, quota, credentials."""
+
+    ledger: Ledger
+    quota: Quota
+    credentials: Credentials
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What the error handler must know of the stream it serves."""
+
+    stream: str
+    service: str
+    response_key: str
+    config: FastbillConfig
+    check_call: bool = False
 
 
 def _resolution(action: ResponseAction, failure: FailureType, message: str) -> ErrorResolution:
     return ErrorResolution(response_action=action, failure_type=failure, error_message=message)
+
+
+def _decide(carrier: object, seconds: float, why: str, hold: bool = False) -> None:
+    # The CDK asks the BackoffStrategy right after the handler, about the same answer.
+    carrier.__dict__[_DECIDED] = (seconds, why, hold)
 
 
 class FastbillErrorHandler(HttpStatusErrorHandler):
@@ -59,14 +112,15 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
     def __init__(
         self,
         logger: logging.Logger,
-        service: str,
-        api_url: str,
-        edition: str,
+        endpoint: Endpoint,
+        context: SyncContext,
         max_retries: int = 5,
         max_time: timedelta = timedelta(hours=2),
     ) -> None:
         super().__init__(logger, DEFAULT_ERROR_MAPPING, max_retries=max_retries, max_time=max_time)
-        self.service, self.api_url, self.edition = service, api_url, edition
+        self.endpoint, self.context = endpoint, context
+        self.service, self.api_url = endpoint.service, endpoint.config.api_url
+        self.attempts: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
         # A stream can take over "missing / invalid field: X" (contacts fall back to a per-customer
         # read); returning True ignores the answer instead of failing.
         self.on_missing_field: Callable[[str], bool] = lambda field: False
@@ -83,11 +137,10 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
                 f"The FastBill api_url {self.api_url} is not usable: {response_or_exception}",
             )
         if isinstance(response_or_exception, requests.RequestException):
-            return _resolution(
-                ResponseAction.RETRY,
-                FailureType.transient_error,
-                f"{UNREACHABLE} at {self.api_url} "
-                f"({type(response_or_exception).__name__}: {response_or_exception}). "
+            return self._retry(
+                response_or_exception,
+                f"{UNREACHABLE} at {self.api_url} ({type(response_or_exception).__name__}: "
+                f"{protocol.excerpt(str(response_or_exception))}). "
                 "Check api_url and the network, then retry.",
             )
         return super().interpret_response(response_or_exception)
@@ -96,113 +149,193 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
         status = response.status_code
         texts = protocol.errors(response) if status < 500 else []
         if texts:
-            return self._in_body_errors(texts, status)
+            return self._in_body_errors(texts, response)
         if status in (401, 403):
-            return self._credentials_rejected(f"HTTP {status}")
+            return self._refused_access(f"HTTP {status}", status)
         if status == 429:
-            return _resolution(
-                ResponseAction.RATE_LIMITED,
-                FailureType.transient_error,
-                "FastBill's API limit was reached (HTTP 429); waiting before retrying.",
-            )
+            return self._quota(response, "")
         if (
             status == 404
         ):  # FastBill answers 404 during deploys ("api not found. Probably a deploy.")
-            return _resolution(
-                ResponseAction.RETRY,
-                FailureType.transient_error,
-                f"FastBill answered 404 for {self.api_url}: a deploy in progress, "
-                "or a wrong api_url.",
+            return self._retry(
+                response,
+                f"FastBill answered 404 for {self.api_url}: a deploy in progress, or a wrong "
+                "api_url.",
+                count=True,
             )
-        if response.ok and protocol.body(response) is None:
-            kind = response.headers.get("Content-Type", "unknown content type")
-            return _resolution(
-                ResponseAction.RETRY,
-                FailureType.transient_error,
-                f"FastBill answered {self.service} with a page that is not JSON ({kind}), "
-                "probably a maintenance page; retrying.",
-            )
+        if status >= 500 or status == 408:
+            return self._retry(response, f"FastBill answered HTTP {status}", count=True)
+        if response.ok:
+            return self._answer(response)
         return super().interpret_response(response)
 
-    def _in_body_errors(self, texts: list[str], status: int) -> ErrorResolution:
+    def _answer(self, response: requests.Response) -> ErrorResolution:
+        """A 2xx without ERRORS: an answer only if it is a FastBill envelope with the list."""
+        parsed = protocol.parse(response)
+        if parsed.data is None or not protocol.is_envelope(response):
+            what = parsed.problem or "a JSON object without a RESPONSE part"
+            kind = response.headers.get("Content-Type", "no content type")
+            return self._retry(
+                response,
+                f"FastBill answered {self.service} with {what} ({kind}: "
+                f"{protocol.body_excerpt(response)!r}), not with FastBill's answer; probably a "
+                "maintenance page or a proxy",
+                count=True,
+            )
+        if not protocol.has_list(response, self.endpoint.response_key):
+            return self._retry(
+                response,
+                f"FastBill answered {self.service} without RESPONSE.{self.endpoint.response_key} "
+                f"({protocol.body_excerpt(response)!r})",
+                count=True,
+            )
+        self.context.ledger.answered(self.endpoint.stream)
+        self.context.credentials.confirmed()
+        return ErrorResolution(ResponseAction.SUCCESS)
+
+    def _in_body_errors(self, texts: list[str], response: requests.Response) -> ErrorResolution:
         text = "; ".join(texts)
         lowered = text.lower()
-        if status in (401, 403) or any(hint in lowered for hint in AUTH_HINTS):
-            return self._credentials_rejected(text)
         if any(hint in lowered for hint in UNKNOWN_SERVICE_HINTS):
+            self.context.ledger.answered(self.endpoint.stream)
             return _resolution(
                 ResponseAction.FAIL,
                 FailureType.config_error,
                 f"The FastBill API at {self.api_url} does not offer {self.service} ({text}). "
-                f"The connector is set to the '{self.edition}' edition: choose the edition your "
-                "account belongs to (pro = my.fastbill.com, "
+                f"The connector is set to the '{self.endpoint.config.edition}' edition: choose "
+                "the edition your account belongs to (pro = my.fastbill.com, "
                 "automatic = FastBill Automatic/Monsum).",
             )
         missing = MISSING_FIELD.search(text)
-        if missing and self.on_missing_field(missing[1].upper()):
-            return _resolution(ResponseAction.IGNORE, FailureType.config_error, text)
-        if status == 429 or LIMIT_WORDING.search(text):
-            return _resolution(
-                ResponseAction.RATE_LIMITED,
-                FailureType.transient_error,
-                f"FastBill's API limit was reached ({text}); waiting before retrying.",
-            )
+        if missing:
+            self.context.ledger.answered(self.endpoint.stream)
+            if self.on_missing_field(missing[1].upper()):
+                return _resolution(ResponseAction.IGNORE, FailureType.config_error, text)
+            return self._failed(text)
+        if response.status_code == 429 or looks_like_quota(text, hint(response, text)):
+            return self._quota(response, text)
+        if response.status_code in (401, 403) or any(hint in lowered for hint in AUTH_HINTS):
+            self.context.ledger.answered(self.endpoint.stream)
+            return self._refused_access(text, response.status_code)
+        decision = None if self.endpoint.check_call else self.context.quota.unrecognised(
+            self.endpoint.stream, text
+        )  # fmt: skip
+        if decision is None:
+            self.context.ledger.answered(self.endpoint.stream)
+            return self._failed(text + self.context.quota.tried(text))
+        return self._hold(response, decision)
+
+    def _failed(self, text: str) -> ErrorResolution:
         return _resolution(
             ResponseAction.FAIL,
             FailureType.system_error,
             f"FastBill rejected {self.service}: {text}",
         )
 
-    @staticmethod
-    def _credentials_rejected(detail: str) -> ErrorResolution:
+    def _quota(self, response: requests.Response, text: str) -> ErrorResolution:
+        attempt = self._attempt(response)
+        decision = self.context.quota.refused(self.endpoint.stream, response, text, attempt)
+        return self._hold(response, decision)
+
+    def _hold(self, response: requests.Response, decision: Decision) -> ErrorResolution:
+        assert decision.wait is not None
+        _decide(response, decision.wait, decision.message, decision.hold)
+        return _resolution(
+            ResponseAction.RATE_LIMITED, FailureType.transient_error, decision.message
+        )
+
+    def _retry(
+        self, carrier: requests.Response | Exception, message: str, count: bool = False
+    ) -> ErrorResolution:
+        if count and isinstance(carrier, requests.Response):
+            self.context.ledger.answered(self.endpoint.stream)
+        wait = retry_wait(self._attempt(carrier))
+        _decide(carrier, wait, message)
+        return _resolution(ResponseAction.RETRY, FailureType.transient_error, message)
+
+    def _attempt(self, carrier: requests.Response | Exception) -> int:
+        """How often this request was answered so far (the CDK retries the same object)."""
+        request = getattr(carrier, "request", None) or self
+        self.attempts[request] = self.attempts.get(request, 0) + 1
+        return self.attempts[request]
+
+    def _refused_access(self, detail: str, status: int) -> ErrorResolution:
+        """Wrong credentials, or a service this account may not use: one proof tells them apart."""
+        proves_itself = self.endpoint.check_call or self.service == "customer.get"
+        if not proves_itself and self.context.credentials.work():
+            return _resolution(
+                ResponseAction.FAIL,
+                FailureType.config_error,
+                f"FastBill refused {self.service} for this account ({detail}), while the "
+                "credentials work for other calls: the account's plan or its API permissions "
+                f"probably do not include it. Deselect the stream '{self.endpoint.stream}', or "
+                "ask FastBill to enable it.",
+            )
         return _resolution(
             ResponseAction.FAIL,
             FailureType.config_error,
-            f"FastBill rejected the credentials ({detail}). Check the e-mail address "
-            "(username) and the API key (FastBill: Settings > Account > API key).",
+            credentials_message(detail, self.endpoint),
         )
 
 
-class FastbillBackoffStrategy(BackoffStrategy):
-    """Waits as long as FastBill asks: Retry-After, or the time named in its quota message.
+def credentials_message(detail: str, endpoint: Endpoint) -> str:
+    message = (
+        f"{CREDENTIALS_REJECTED} ({detail}). Check the e-mail address (username) and the API key "
+        "(FastBill: Settings > Account > API key)."
+    )
+    config = endpoint.config
+    if config.api_url == API_URLS.get(config.edition):
+        other = "automatic" if config.edition == "pro" else "pro"
+        product = "FastBill Automatic / Monsum" if other == "automatic" else "FastBill (Pro)"
+        message += (
+            f" If the account is a {product} account, set edition to '{other}': the "
+            f"'{config.edition}' host does not know it."
+        )
+    return message
 
-    Returns None for other retryable errors, leaving them to the CDK's exponential backoff.
+
+class FastbillBackoffStrategy(BackoffStrategy):
+    """Waits as the error handler decided, and says so in the connector's own words.
+
+    The CDK sleeps what this returns plus one second, and logs it in its own generic words,
+    which the source filters out. Waits for the quota are taken by the budget (QuotaPolicy),
+    which announces them: this returns a token wait for them.
     """
+
+    def __init__(
+        self, stream: str, logger: logging.Logger, ledger: Ledger, max_retries: int
+    ) -> None:
+        self.stream, self.logger, self.ledger, self.max_retries = (
+            stream,
+            logger,
+            ledger,
+            max_retries,
+        )
 
     def backoff_time(
         self,
         response_or_exception: requests.Response | requests.RequestException | None,
         attempt_count: int,
     ) -> float | None:
-        if not isinstance(response_or_exception, requests.Response):
+        decided = getattr(response_or_exception, "__dict__", {}).get(_DECIDED)
+        if decided is None:
             return None
-        response = response_or_exception
-        wait = retry_after_seconds(response.headers.get("Retry-After"))
-        if wait is None:
-            wait = _quota_wait(response, attempt_count)
-        return None if wait is None else min(max(wait, 0.0), MAX_WAIT_SECONDS)
+        seconds, why, hold = decided
+        if hold:
+            return 0.001  # the budget holds the next call until the quota frees, and says so
+        if attempt_count <= self.max_retries:  # the CDK asks about the last failure too
+            self._announce(seconds, why, attempt_count)
+            self.ledger.waited(self.stream, "retries", seconds)
+        return max(seconds - CDK_EXTRA_SECONDS, 0.001)
+
+    def _announce(self, seconds: float, why: str, attempt: int) -> None:
+        until = f" ({_until_text(wall_clock() + seconds)})" if seconds >= NOTEWORTHY_SECONDS else ""
+        self.logger.info(
+            f"{self.stream}: {why.rstrip('.')}. Retrying in {seconds:.0f} s{until}, "
+            f"attempt {attempt + 1}."
+        )
 
 
-def retry_after_seconds(header: str | None) -> float | None:
-    """Retry-After as delta-seconds or as an HTTP date."""
-    if not header:
-        return None
-    header = header.strip()
-    if header.replace(".", "", 1).isdigit():
-        return float(header)
-    try:
-        moment = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return (pendulum.instance(moment) - pendulum.now("UTC")).total_seconds()
-
-
-def _quota_wait(response: requests.Response, attempt_count: int) -> float | None:
-    text = " ".join(protocol.errors(response))
-    match = RETRY_FROM.search(text)
-    if match:
-        accepted_from = pendulum.parse(f"{match[1]}T{match[2]}", tz=FASTBILL_TIMEZONE)
-        return (accepted_from - pendulum.now("UTC")).total_seconds()
-    if response.status_code == 429 or LIMIT_WORDING.search(text):
-        return DEFAULT_LIMIT_WAIT_SECONDS * 2 ** max(attempt_count - 1, 0)
-    return None
+def retry_wait(attempt: int) -> float:
+    """2, 3, 5, 9, 17 ... s: one second (the CDK's) plus a doubling, at most half a minute."""
+    return min(float(2 ** (attempt - 1)), MAX_RETRY_WAIT_SECONDS) + CDK_EXTRA_SECONDS

@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from source_fastbill.config import FastbillConfig
+from source_fastbill.config import DEFAULT_START_DATE, FastbillConfig
 from source_fastbill.normalize import Unconvertible, to_date, to_timestamp
 
 CREATED, PAID = "created", "paid"
 RECENT_YEARS = 2  # this year and last year get a window (and a checkpoint) of their own
+# Changes committed while the first call was answered, and clocks that disagree by minutes.
+CURSOR_MARGIN = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,39 @@ class SyncState:
             saved["resume"] = dict(self.resume)
         return saved
 
-    def finished(self, cursor: str | None, paid: str | None, end: date) -> SyncState:
+    def finished(
+        self, cursor: str | None, paid: str | None, end: date, started: datetime
+    ) -> SyncState:
+        """The state after a completed read that began (in FastBill's clock) at `started`.
+
+        The saved positions never pass that moment, less a margin: a change landing while the
+        sync pages on, on a page already read, must still count as news next time, and one
+        record dated in the future (bad data, a skewed clock) must not hide every later edit.
+        """
         return SyncState(
-            cursor=newest(self.cursor, cursor),
-            paid=newest(self.paid, paid),
+            cursor=oldest(newest(self.cursor, cursor), cursor_cap(started)),
+            paid=oldest(newest(self.paid, paid), paid_cap(started)),
             synced_until=max(self.synced_until or end, end),
         )
+
+
+def cursor_cap(started: datetime) -> str:
+    """The latest LASTUPDATE a read that began at `started` may save.
+
+    FastBill writes LASTUPDATE without a zone, in German local time as far as anyone knows; UTC
+    is never later than that, so the UTC reading of the start is safe either way.
+    """
+    moment = started.astimezone(timezone.utc) - CURSOR_MARGIN
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def paid_cap(started: datetime) -> str:
+    # A payment booked on the day the read began may have landed after its page was read.
+    return (started.astimezone(timezone.utc).date() - timedelta(days=1)).isoformat()
+
+
+def oldest(current: str | None, cap: str) -> str | None:
+    return None if current is None else min(current, cap)
 
 
 def _checked(value: Any, kind: str) -> str | None:
@@ -136,9 +165,45 @@ class Plan:
     def end(self) -> date:
         return self.config.end_date or self.today
 
+    @property
+    def _start_bounded(self) -> bool:
+        # start_date at its default reaches back before FastBill existed: nothing is older.
+        return self.config.start_date > DEFAULT_START_DATE
+
+    def sane(self, state: SyncState, logger: logging.Logger) -> SyncState:
+        """A state whose resume marker leads nowhere (hand-edited, foreign) is not followed."""
+        resume = state.resume
+        if not resume:
+            return state
+        if resume["pass"] == CREATED:
+            usable = date.fromisoformat(resume["from"]) <= self.end
+        else:
+            usable = self._paid_from(state) is not None
+        if usable:
+            return state
+        fresh = replace(state, resume=None) if state.synced_until else SyncState()
+        where = "the saved position" if state.synced_until else "start_date"
+        logger.warning(
+            f"Ignoring the saved state's resume marker {resume!r}: it leads to no window up to "
+            f"{self.end}, so following it would read nothing, now and in every later sync. "
+            f"Reading from {where} instead."
+        )
+        return fresh
+
+    def _paid_from(self, state: SyncState) -> date | None:
+        if not self.paid_filter:
+            return None
+        if state.synced_until:
+            start = state.synced_until - timedelta(days=self.config.lookback_days)
+        elif self._start_bounded:  # a first sync: dated before start_date, paid since
+            start = self.config.start_date
+        else:
+            return None
+        return start if start <= self.end else None
+
     def incremental(self, state: SyncState) -> Iterator[dict[str, Any]]:
         lookback = timedelta(days=self.config.lookback_days)
-        paid_from = state.synced_until - lookback if state.synced_until else None
+        paid_from = self._paid_from(state)
         if state.resume and state.resume["pass"] == PAID:
             created_from = None
         elif state.resume:
@@ -148,7 +213,6 @@ class Plan:
         else:
             created_from = self.config.start_date
         windows = list(_windows(created_from, self.end)) if created_from else []
-        paid = self.paid_filter and paid_from and paid_from <= self.end
         for index, (start, stop) in enumerate(windows):
             if index + 1 < len(windows):
                 then: dict[str, str] | None = {
@@ -156,13 +220,26 @@ class Plan:
                     "from": windows[index + 1][0].isoformat(),
                 }
             else:
-                then = {"pass": PAID} if paid else None
+                then = {"pass": PAID} if paid_from else None
             yield self._slice(CREATED, self.date_filter, start, stop, then)
-        if paid and self.paid_filter and paid_from:
+        if self.paid_filter and paid_from:
             yield self._slice(PAID, self.paid_filter, paid_from, self.end, None)
 
-    def one_window(self) -> dict[str, Any]:
-        return self._slice(CREATED, self.date_filter, self.config.start_date, self.end, None)
+    def full_refresh(self, windowed: bool) -> Iterator[dict[str, Any]]:
+        """The records a first incremental sync emits: dated, or paid, from start_date on.
+
+        Without start_date or end_date that is everything, read without a filter (the fewest
+        calls); time.get is always windowed, since unfiltered it returns this month's last ten.
+        """
+        if not (windowed or self._start_bounded or self.config.end_date):
+            yield {"pass": CREATED, "filter": {}, "window": None, "then": None}
+            return
+        paid = self.paid_filter if self._start_bounded else None
+        start = self.config.start_date
+        then = {"pass": PAID} if paid else None
+        yield self._slice(CREATED, self.date_filter, start, self.end, then)
+        if paid:
+            yield self._slice(PAID, paid, start, self.end, None)
 
     @staticmethod
     def _slice(

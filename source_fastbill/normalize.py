@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -67,7 +68,9 @@ def _text(value: Any, general: Converter) -> Any:
 
 
 def _numeric(value: Any, general: Converter) -> Any:
-    return value if value.__class__ in (int, float) else general(value)
+    if value.__class__ is int or (value.__class__ is float and math.isfinite(value)):
+        return value
+    return general(value)
 
 
 def _list_converter(items: dict[str, Any] | None) -> Converter:
@@ -128,11 +131,15 @@ def _number(value: Any, _: dict[str, Any]) -> int | float:
     if isinstance(value, bool):
         raise Unconvertible
     if isinstance(value, (int, float)):
-        return value
-    text = str(value).strip()
-    if "," in text and "." not in text:
-        text = text.replace(",", ".")  # a German decimal comma: "19,00"
-    return float(text)
+        number: int | float = value
+    else:
+        text = str(value).strip()
+        if "," in text and "." not in text:
+            text = text.replace(",", ".")  # a German decimal comma: "19,00"
+        number = float(text)
+    if isinstance(number, float) and not math.isfinite(number):
+        raise Unconvertible  # "NAN", "INF", "1e999": no JSON number says that
+    return number
 
 
 def _integer(value: Any, schema: dict[str, Any]) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
@@ -22,49 +21,38 @@ from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.sources.streams.call_rate import (
     APIBudget,
-    CallRateLimitHit,
     HttpAPIBudget,
     MovingWindowCallRatePolicy,
     Rate,
 )
-from airbyte_cdk.sources.streams.http.exceptions import BaseBackoffException
 from airbyte_cdk.sources.streams.http.requests_native_auth import BasicHttpAuthenticator
-from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_fastbill import masking, state_file
 from source_fastbill.config import FastbillConfig
-from source_fastbill.errors import UNREACHABLE
-from source_fastbill.streams import STREAMS, Customers, FastbillStream
+from source_fastbill.errors import CREDENTIALS_REJECTED, UNREACHABLE, Credentials, SyncContext
+from source_fastbill.progress import Ledger, Progress, summary_lines
+from source_fastbill.quota import Quota, QuotaPolicy
+from source_fastbill.streams import STREAMS, Customers, EditionProbe, FastbillStream
 
 logger = logging.getLogger("airbyte")
-NOTEWORTHY_WAIT = timedelta(seconds=5)
 # A call reaches FastBill a little after the connector counted it; without a margin the server's
 # window can see one call too many.
 WINDOW_MARGIN = timedelta(seconds=1)
 MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
 
 
-class PacedBudget(HttpAPIBudget):
-    """The CDK's budget, saying so in the log when pacing makes the sync wait."""
-
-    def acquire_call(self, request: Any, block: bool = True, timeout: float | None = None) -> None:
-        try:
-            super().acquire_call(request, block=False)
-        except CallRateLimitHit as hit:
-            if hit.time_to_wait >= NOTEWORTHY_WAIT:
-                logger.info(
-                    f"Pacing under the configured API limit ({hit.rate}): the next FastBill call "
-                    f"waits {hit.time_to_wait.total_seconds():.0f} s."
-                )
-            super().acquire_call(request, block=block, timeout=timeout)
-
-
-def build_budget(config: FastbillConfig) -> APIBudget:
+def build_budget(config: FastbillConfig, ledger: Ledger | None = None) -> APIBudget:
     """One moving window per limit, shared by every stream of the sync, so the sum stays under it.
 
-    429 answers are not fed into the budget: the CDK would then block a full window, up to an
-    hour with an hourly quota. The error handler waits as long as FastBill asks instead.
+    The quota policy around it holds calls while FastBill's quota is spent (quota.py). 429
+    answers are not fed into the CDK's budget: it would block a full window, up to an hour.
     """
+    return _budget_and_quota(config, ledger or Ledger())[0]
+
+
+def _budget_and_quota(config: FastbillConfig, ledger: Ledger) -> tuple[APIBudget, Quota]:
     rates = [Rate(limit=config.requests_per_minute, interval=MINUTE + WINDOW_MARGIN)]
     if config.requests_per_hour:
         hourly = Rate(limit=config.requests_per_hour, interval=HOUR + WINDOW_MARGIN)
@@ -73,16 +61,16 @@ def build_budget(config: FastbillConfig) -> APIBudget:
         rates = (
             [*rates, hourly] if config.requests_per_hour > config.requests_per_minute else [hourly]
         )
-    return PacedBudget(
-        policies=[MovingWindowCallRatePolicy(rates=rates, matchers=[])],
-        status_codes_for_ratelimit_hit=[],
-    )
+    policy = QuotaPolicy(MovingWindowCallRatePolicy(rates=rates, matchers=[]), ledger)
+    budget = HttpAPIBudget(policies=[policy], status_codes_for_ratelimit_hit=[])
+    quota = Quota(ledger, policy, config.requests_per_minute, config.requests_per_hour)
+    return budget, quota
 
 
 class SourceFastbill(AbstractSource):
     def __init__(self) -> None:
         super().__init__()
-        self._budgets: dict[tuple[int, int | None], APIBudget] = {}
+        self._shared: dict[tuple[int, int | None], tuple[APIBudget, SyncContext]] = {}
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         settings = FastbillConfig.from_mapping(config)
@@ -95,24 +83,37 @@ class SourceFastbill(AbstractSource):
     def check_connection(
         self, logger: logging.Logger, config: Mapping[str, Any]
     ) -> tuple[bool, Any]:
-        """One call for one customer: proves the URL and the credentials.
+        """One call for one record of a service only the configured edition has.
 
-        customer.get exists in both editions; a wrong edition fails the first stream it lacks,
-        with a config error that names the edition.
+        It proves the URL, the credentials and the edition: an Automatic account set to "pro"
+        (or the reverse) answers "unknown SERVICE", and the message names the edition setting.
         """
         settings = FastbillConfig.from_mapping(config)
-        customers = Customers(settings, **self._http(settings), check_call=True)
-        next(iter(customers.read_records(SyncMode.full_refresh)), None)
+        probe = EditionProbe.for_edition(settings.edition)(
+            settings, **self._http(settings), check_call=True
+        )
+        try:
+            next(iter(probe.read_records(SyncMode.full_refresh)), None)
+        except AirbyteTracedException as error:
+            if not (error.message or "").startswith(f"FastBill refused {probe.service}"):
+                raise
+            # The credentials work (the proof call succeeded); only this service is refused.
+            logger.warning(error.message)
         return True, None
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
-        # The CDK would show the message through repr(), in quotes; it also lets network errors
-        # escape as a crash instead of a FAILED status.
+        # The CDK would show the message through repr(), in quotes, and unfiltered: FastBill's
+        # error text may quote the API key. It also lets network errors escape as a crash.
         try:
             self.check_connection(logger, config)
         except AirbyteTracedException as error:
-            return AirbyteConnectionStatus(status=Status.FAILED, message=_user_message(error))
+            message = filter_secrets(error.message or str(error))
+            return AirbyteConnectionStatus(status=Status.FAILED, message=message)
         return AirbyteConnectionStatus(status=Status.SUCCEEDED)
+
+    @classmethod
+    def read_state(cls, state_path: str) -> list[AirbyteStateMessage]:
+        return state_file.read(state_path)
 
     def read(
         self,
@@ -121,44 +122,73 @@ class SourceFastbill(AbstractSource):
         catalog: ConfiguredAirbyteCatalog,
         state: list[AirbyteStateMessage] | None = None,
     ) -> Iterator[AirbyteMessage]:
-        failures: list[FailureType] = []
+        context = self._http(FastbillConfig.from_mapping(config))["context"]
+        progress = Progress(context.ledger)
+        names = [configured.stream.name for configured in catalog.streams]
+        failed: dict[str, FailureType] = {}
         try:
             for message in super().read(logger, config, catalog, state):
                 yield message
-                error = (
-                    message.trace.error if message.type == Type.TRACE and message.trace else None
-                )
-                if error:
-                    failures.append(error.failure_type)
-                    if _fails_every_stream(error.failure_type, error.message or ""):
-                        raise AirbyteTracedException(
-                            message=f"Sync stopped: {error.message}",
-                            failure_type=error.failure_type,
-                        )
+                self._observe(message, progress, failed)
         except AirbyteTracedException as error:
             # The CDK ends a sync with failed streams as a config_error whatever went wrong; an
             # unreachable host would then look like a settings problem and not be retried.
-            if error.failure_type == FailureType.config_error and failures:
-                error.failure_type = _combined(failures)
+            if error.failure_type == FailureType.config_error and failed:
+                error.failure_type = _combined(list(failed.values()))
             raise
+        finally:
+            for line in summary_lines(context.ledger, names, failed):
+                logger.info(line)
+
+    @staticmethod
+    def _observe(
+        message: AirbyteMessage, progress: Progress, failed: dict[str, FailureType]
+    ) -> None:
+        if message.type == Type.RECORD and message.record:
+            progress.record(message.record.stream)
+            return
+        error = message.trace.error if message.type == Type.TRACE and message.trace else None
+        if not error:
+            return
+        stream = error.stream_descriptor.name if error.stream_descriptor else "?"
+        failed[stream] = error.failure_type or FailureType.system_error
+        if _fails_every_stream(error.message or ""):
+            raise AirbyteTracedException(
+                message=f"Sync stopped: {error.message}", failure_type=error.failure_type
+            )
 
     def _http(self, settings: FastbillConfig) -> dict[str, Any]:
-        token = f"{settings.username}:{settings.api_key}".encode()
-        add_to_secrets(base64.b64encode(token).decode())  # the Basic header must not reach logs
-        add_to_secrets(settings.api_key)
+        masking.register(settings.username, settings.api_key)
         limits = (settings.requests_per_minute, settings.requests_per_hour)
-        if limits not in self._budgets:
-            self._budgets[limits] = build_budget(settings)
+        if limits not in self._shared:
+            ledger = Ledger()
+            budget, quota = _budget_and_quota(settings, ledger)
+            credentials = Credentials()
+            self._shared[limits] = (budget, SyncContext(ledger, quota, credentials))
+            credentials.prove = lambda: self._prove(settings)
+        budget, context = self._shared[limits]
         return {
             "authenticator": BasicHttpAuthenticator(settings.username, settings.api_key),
-            "api_budget": self._budgets[limits],
+            "api_budget": budget,
+            "context": context,
         }
 
+    def _prove(self, settings: FastbillConfig) -> bool:
+        """One customer.get for one row: do the credentials work? (errors.Credentials)"""
+        customers = Customers(settings, **self._http(settings), check_call=True)
+        try:
+            next(iter(customers.read_records(SyncMode.full_refresh)), None)
+        except AirbyteTracedException as error:
+            if error.failure_type == FailureType.config_error:
+                return False
+            raise
+        return True
 
-def _fails_every_stream(failure: FailureType, message: str) -> bool:
+
+def _fails_every_stream(message: str) -> bool:
     # Rejected credentials or an unreachable host would fail each remaining stream the same way,
     # after the same retries; the other errors belong to one stream and the rest may still sync.
-    return failure == FailureType.config_error or UNREACHABLE in message
+    return CREDENTIALS_REJECTED in message or UNREACHABLE in message
 
 
 def _combined(failures: list[FailureType]) -> FailureType:
@@ -167,13 +197,6 @@ def _combined(failures: list[FailureType]) -> FailureType:
     if FailureType.transient_error in failures:
         return FailureType.transient_error
     return FailureType.system_error
-
-
-def _user_message(error: AirbyteTracedException) -> str:
-    cause = error.__context__
-    if isinstance(cause, BaseBackoffException) and str(cause):
-        return f"{cause} (gave up after repeated attempts)"
-    return error.message or str(error)
 
 
 __all__ = ["FastbillStream", "SourceFastbill", "build_budget"]

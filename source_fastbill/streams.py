@@ -11,11 +11,12 @@ import functools
 import json
 from abc import ABC
 from collections.abc import Iterable, Mapping, MutableMapping
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import requests
 from airbyte_cdk.models import SyncMode
+from airbyte_cdk.sources.message import InMemoryMessageRepository
 from airbyte_cdk.sources.streams import CheckpointMixin
 from airbyte_cdk.sources.streams.call_rate import APIBudget
 from airbyte_cdk.sources.streams.http import HttpStream
@@ -25,9 +26,13 @@ from requests.auth import AuthBase
 
 from source_fastbill import protocol
 from source_fastbill.config import FastbillConfig, fastbill_today
-from source_fastbill.errors import FastbillBackoffStrategy, FastbillErrorHandler
+from source_fastbill.errors import (
+    Endpoint,
+    FastbillBackoffStrategy,
+    FastbillErrorHandler,
+    SyncContext,
+)
 from source_fastbill.incremental import (
-    CREATED,
     DateFilter,
     Plan,
     SyncState,
@@ -37,11 +42,18 @@ from source_fastbill.incremental import (
     with_resume,
 )
 from source_fastbill.normalize import FastbillTransformer
+from source_fastbill.paging import PageGuard
+from source_fastbill.quota import server_now
+from source_fastbill.transport import FastbillHttpClient, quiet_cdk_retry_logs
 
 PRO = frozenset({"pro"})
 AUTOMATIC = frozenset({"automatic"})
 BOTH_EDITIONS = PRO | AUTOMATIC
 NORMALIZER = FastbillTransformer()
+CONNECT_TIMEOUT_SECONDS = 10
+READ_TIMEOUT_SECONDS = 60  # one silent socket read; the whole answer has config's deadline
+CHECK_DEADLINE_SECONDS = 9  # two tries of `check` and the wait between them stay under 30 s
+CHECK_RETRIES, RETRIES = 1, 5
 
 
 @functools.cache
@@ -64,16 +76,32 @@ class FastbillStream(HttpStream, ABC):
         config: FastbillConfig,
         authenticator: AuthBase,
         api_budget: APIBudget,
+        context: SyncContext,
         check_call: bool = False,
     ) -> None:
-        # get_error_handler() runs inside HttpStream.__init__ and needs both.
-        self.config = config
-        self.check_call = check_call
+        # get_error_handler() runs inside HttpStream.__init__ and needs all of them.
+        self.config, self.context, self.check_call = config, context, check_call
+        self.retries = CHECK_RETRIES if check_call else RETRIES
         super().__init__(authenticator=authenticator, api_budget=api_budget)
         self.authenticator, self.api_budget = authenticator, api_budget
+        self.deadline = float(config.request_timeout_seconds)
+        if check_call:
+            self.deadline = min(self.deadline, CHECK_DEADLINE_SECONDS)
+        self._http_client = FastbillHttpClient(
+            deadline_seconds=self.deadline,
+            name=self.name,
+            logger=self.logger,
+            error_handler=self.get_error_handler(),
+            api_budget=api_budget,
+            authenticator=authenticator,
+            backoff_strategy=self.get_backoff_strategy(),
+            message_repository=InMemoryMessageRepository(),
+        )
         if check_call:
             self.page_size = 1
-        self._delivered: set[Any] = set()
+        context.ledger.register(self.service, self.name)
+        self.paging = PageGuard(self.name, self.service, self.primary_key, self.logger)
+        quiet_cdk_retry_logs(self.logger)
 
     @property
     def is_resumable(self) -> bool:
@@ -92,21 +120,21 @@ class FastbillStream(HttpStream, ABC):
         return _schema(self.name)
 
     def get_error_handler(self) -> ErrorHandler:
+        endpoint = Endpoint(
+            self.name, self.service, self.response_key, self.config, self.check_call
+        )
         if self.check_call:  # `check` must answer within seconds, not minutes
             return FastbillErrorHandler(
-                self.logger, self.service, self.config.api_url, self.config.edition,
-                max_retries=2, max_time=timedelta(seconds=20),
-            )  # fmt: skip
-        return FastbillErrorHandler(
-            self.logger, self.service, self.config.api_url, self.config.edition
-        )
+                self.logger, endpoint, self.context, self.retries, timedelta(seconds=20)
+            )
+        return FastbillErrorHandler(self.logger, endpoint, self.context, self.retries)
 
     def get_backoff_strategy(self) -> BackoffStrategy:
-        return FastbillBackoffStrategy()
+        return FastbillBackoffStrategy(self.name, self.logger, self.context.ledger, self.retries)
 
     def request_kwargs(self, **_: Any) -> Mapping[str, Any]:
-        # requests has no default timeout: a silent host would hang the sync forever.
-        return {"timeout": (5 if self.check_call else 15, 120)}
+        # requests bounds each socket read; the adapter bounds the whole answer (transport.py).
+        return {"timeout": (CONNECT_TIMEOUT_SECONDS, min(READ_TIMEOUT_SECONDS, self.deadline))}
 
     def request_body_json(
         self,
@@ -125,9 +153,11 @@ class FastbillStream(HttpStream, ABC):
         return body
 
     def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
-        if self.check_call or len(protocol.rows(response, self.response_key)) < self.page_size:
+        # A page is full by what the server sent, junk entries included: only a short page ends.
+        if self.check_call or len(protocol.entries(response, self.response_key)) < self.page_size:
             return None
         sent = json.loads(response.request.body or b"{}")
+        self.paging.after_full_page(response, sent["OFFSET"])
         return {"OFFSET": sent["OFFSET"] + self.page_size}
 
     def parse_response(
@@ -135,7 +165,10 @@ class FastbillStream(HttpStream, ABC):
     ) -> Iterable[MutableMapping[str, Any]]:
         # Normalised here, not by the CDK after the fact, so cursors compare the emitted values.
         schema = self.get_json_schema()
-        for record in protocol.rows(response, self.response_key):
+        found = protocol.entries(response, self.response_key)
+        records = [entry for entry in found if isinstance(entry, dict)]
+        self.paging.page(response, found, records)
+        for record in records:
             NORMALIZER.transform(record, schema)
             yield record
 
@@ -147,20 +180,16 @@ class FastbillStream(HttpStream, ABC):
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any]]:
         window = (stream_slice or {}).get("window")
+        self.paging.new_slice()
         pages = super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
         for record in pages:
-            key = record.get(self.primary_key)
-            if key is not None and key in self._delivered:
-                continue  # OFFSET paging over changing data can serve a record twice
-            if not in_window(record, window):
+            if not in_window(record, window) or self.paging.delivered_before(record):
                 continue
-            if key is not None:
-                self._delivered.add(key)
             yield record
         if not (stream_slice or {}).get("then"):
             # The stream's last slice: its keys served their purpose, and the source keeps every
             # stream object until the whole sync ends.
-            self._delivered = set()
+            self.paging.finish()
 
 
 class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
@@ -177,6 +206,7 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         self._state_at_start = SyncState()
         self._sync_state = SyncState()
         self._read_plan: Plan | None = None  # set when a read starts (stream_slices)
+        self._started: datetime | None = None  # FastBill's clock at this read's first answer
         self._newest_change: str | None = None
         self._newest_paid: str | None = None
 
@@ -204,13 +234,20 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
     ) -> Iterable[Mapping[str, Any] | None]:
         # One plan per read: its end date is also the position saved when the read completes,
         # even if the read runs past midnight.
-        self._state_at_start, self._read_plan = self._sync_state, self._plan()
+        self._read_plan, self._started = self._plan(), None
+        self._sync_state = self._read_plan.sane(self._sync_state, self.logger)
+        self._state_at_start = self._sync_state
         if sync_mode == SyncMode.incremental:
             yield from self._read_plan.incremental(self._sync_state)
-        elif self.windowed_full_refresh:
-            yield self._read_plan.one_window()
         else:
-            yield {"pass": CREATED, "filter": {}, "window": None, "then": None}
+            yield from self._read_plan.full_refresh(self.windowed_full_refresh)
+
+    def parse_response(
+        self, response: requests.Response, **kwargs: Any
+    ) -> Iterable[MutableMapping[str, Any]]:
+        if self._started is None:
+            self._started = server_now(response)
+        yield from super().parse_response(response, **kwargs)
 
     def read_records(
         self,
@@ -235,10 +272,11 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         if then:  # more windows follow: keep the completed sync's cursor, remember where to resume
             self._sync_state = with_resume(self._sync_state, then)
         else:
-            done = self._state_at_start.finished(
-                self._newest_change, self._newest_paid, (self._read_plan or self._plan()).end
+            plan = self._read_plan or self._plan()
+            started = self._started or datetime.now(timezone.utc)
+            self._sync_state = self._state_at_start.finished(
+                self._newest_change, self._newest_paid, plan.end, started
             )
-            self._sync_state = done
 
 
 INVOICE_DATES = DateFilter("INVOICE_DATE", (("START_DATE", "END_DATE"),))
@@ -286,7 +324,7 @@ class Contacts(FastbillStream):
         return True
 
     def _read_per_customer(self, sync_mode: SyncMode) -> Iterable[Mapping[str, Any]]:
-        customers = Customers(self.config, self.authenticator, self.api_budget)
+        customers = Customers(self.config, self.authenticator, self.api_budget, self.context)
         for customer in customers.read_records(SyncMode.full_refresh):
             customer_id = customer["CUSTOMER_ID"]
             one = {"filter": {"CUSTOMER_ID": customer_id}}
@@ -351,6 +389,30 @@ class Estimates(DateWindowStream):
         "ESTIMATE_DATE",
         (("START_DATE", "END_DATE"), ("START_ESTIMATE_DATE", "END_ESTIMATE_DATE")),
     )
+
+
+class EditionProbe(FastbillStream):
+    """`check`'s one call: a service only the configured edition offers proves the edition."""
+
+    primary_key = "ID"
+    editions = frozenset()  # never a stream of the catalog
+
+    @staticmethod
+    def for_edition(edition: str) -> type[FastbillStream]:
+        return AutomaticProbe if edition == "automatic" else ProProbe
+
+    def get_json_schema(self) -> Mapping[str, Any]:
+        return {"type": "object", "properties": {}}  # its one record is not emitted
+
+
+class ProProbe(EditionProbe):
+    name = "check"
+    service, response_key, primary_key = "revenue.get", "REVENUES", "INVOICE_ID"
+
+
+class AutomaticProbe(EditionProbe):
+    name = "check"
+    service, response_key, primary_key = "subscription.get", "SUBSCRIPTIONS", "SUBSCRIPTION_ID"
 
 
 class Templates(FastbillStream):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,22 +94,44 @@ def connector_entrypoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(entrypoint_wrapper, "AirbyteEntrypoint", FastbillEntrypoint)
 
 
+class FakeClock:
+    """Time that passes only when the connector waits: every wait is recorded, none is slept."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        if seconds:  # the backoff library also "sleeps" 0 s around the CDK's own waits
+            self.waits.append(round(seconds, 3))
+            self.now += seconds
+
+
 @pytest.fixture(autouse=True)
-def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Records the retry waits instead of sleeping them (the budget's own waits are untouched)."""
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The retry waits (backoff), the budget's waits (quota holds) and the connector's clock."""
+    import airbyte_cdk.sources.streams.call_rate as call_rate
     import airbyte_cdk.sources.streams.http.rate_limiting as rate_limiting
     import backoff._sync
 
-    waits: list[float] = []
+    from source_fastbill import progress
 
-    def sleep(seconds: float) -> None:
-        if seconds:  # the backoff library also "sleeps" 0 s around the CDK's own waits
-            waits.append(seconds)
-
-    fake_time = types.SimpleNamespace(sleep=sleep, time=lambda: 0.0, monotonic=lambda: 0.0)
+    fake = FakeClock()
+    fake_time = types.SimpleNamespace(sleep=fake.sleep, time=fake, monotonic=fake)
     monkeypatch.setattr(backoff._sync, "time", fake_time)
     monkeypatch.setattr(rate_limiting, "time", fake_time)
-    return waits
+    monkeypatch.setattr(call_rate, "time", fake_time)
+    monkeypatch.setattr(progress, "wall_clock", fake)
+    return fake
+
+
+@pytest.fixture
+def slept(clock: FakeClock) -> list[float]:
+    """Every wait of the connector, in order, in seconds."""
+    return clock.waits
 
 
 def catalog(*streams: str, mode: SyncMode = SyncMode.full_refresh) -> Any:

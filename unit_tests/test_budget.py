@@ -6,17 +6,26 @@ from datetime import timedelta
 
 import pytest
 import requests
-from airbyte_cdk.sources.streams.call_rate import CallRateLimitHit, MovingWindowCallRatePolicy, Rate
+from airbyte_cdk.sources.streams.call_rate import (
+    CallRateLimitHit,
+    HttpAPIBudget,
+    MovingWindowCallRatePolicy,
+    Rate,
+)
 
 from source_fastbill.config import FastbillConfig
-from source_fastbill.source import PacedBudget, build_budget
+from source_fastbill.progress import Ledger
+from source_fastbill.quota import QuotaPolicy
+from source_fastbill.source import build_budget
 from unit_tests.conftest import PRO_URL, config
 
 
 def limits(**overrides: int) -> list[tuple[int, timedelta]]:
     budget = build_budget(FastbillConfig.from_mapping(config(**overrides)))
     (policy,) = budget._policies
-    return [(rate.limit, timedelta(milliseconds=rate.interval)) for rate in policy._bucket.rates]
+    assert isinstance(policy, QuotaPolicy)
+    rates = policy.pacing._bucket.rates  # type: ignore[attr-defined]
+    return [(rate.limit, timedelta(milliseconds=rate.interval)) for rate in rates]
 
 
 def test_the_documented_limit_is_the_default() -> None:
@@ -35,12 +44,15 @@ def test_an_hourly_quota_below_the_minute_limit_is_the_only_window() -> None:
 
 
 def test_a_long_wait_is_announced_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
-    policy = MovingWindowCallRatePolicy(rates=[Rate(1, timedelta(minutes=1))], matchers=[])
-    budget = PacedBudget(policies=[policy], status_codes_for_ratelimit_hit=[])
-    request = requests.Request("POST", PRO_URL).prepare()
+    pacing = MovingWindowCallRatePolicy(rates=[Rate(1, timedelta(minutes=1))], matchers=[])
+    policy = QuotaPolicy(pacing, Ledger())
+    budget = HttpAPIBudget(policies=[policy], status_codes_for_ratelimit_hit=[])
+    request = requests.Request("POST", PRO_URL, json={"SERVICE": "customer.get"}).prepare()
 
     budget.acquire_call(request)
-    with pytest.raises(CallRateLimitHit):  # non-blocking, so the test does not wait the minute
+    with pytest.raises(CallRateLimitHit) as hit:  # non-blocking: the test does not wait
         budget.acquire_call(request, block=False)
 
-    assert "Pacing under the configured API limit" in caplog.text
+    assert "waiting" in caplog.text and "pacing under the configured limit" in caplog.text
+    assert "German time" in caplog.text and "UTC" in caplog.text
+    assert hit.value.time_to_wait <= timedelta(seconds=300)  # said again within five minutes

@@ -64,20 +64,30 @@ def test_first_sync_reads_calendar_year_windows_and_checkpoints_after_each(
         invoices(invoice("2", "2025-05-01", "2026-02-01 09:00:00", "2025-06-01")),
     )
     api.expect(window("2026-01-01", "2026-11-21"), invoices())
+    api.expect(
+        paid_window("2024-01-01", "2026-11-21"),
+        invoices(
+            invoice("2", "2025-05-01", "2026-02-01 09:00:00", "2025-06-01"),  # read above
+            invoice("0", "2023-12-20", "2024-01-10 09:00:00", "2024-01-10"),  # old, paid since
+        ),
+    )
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL)
 
-    assert [r["INVOICE_ID"] for r in records(output)] == ["1", "2"]
+    # Dated on or after start_date, or paid on or after it: an open-receivables report of 2024
+    # needs invoice 0, dated in 2023.
+    assert [r["INVOICE_ID"] for r in records(output)] == ["1", "2", "0"]
     assert states(output) == [
         {"resume": {"pass": "created", "from": "2025-01-01"}},
         {"resume": {"pass": "created", "from": "2026-01-01"}},
+        {"resume": {"pass": "paid"}},
         {
             "LASTUPDATE": "2026-02-01T09:00:00",
             "PAID_DATE": "2025-06-01",
             "synced_until": "2026-11-21",
         },
     ]
-    assert len(api.mock.calls) == 3  # no paid pass: the first sync reads every invoice by date
+    assert len(api.mock.calls) == 4
 
 
 def test_sync_from_state_reads_lookback_and_paid_windows_and_emits_only_news(
@@ -157,6 +167,7 @@ def test_an_interrupted_first_sync_resumes_at_the_next_window(api: FakeFastbill)
         invoices(invoice("2", "2025-05-01", "2025-05-01 08:00:00")),
     )
     api.expect(window("2026-01-01", "2026-11-21"), invoices())
+    api.expect(paid_window("2024-01-01", "2026-11-21"), invoices())
     resume = {"resume": {"pass": "created", "from": "2025-01-01"}}
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", resume))
@@ -208,10 +219,11 @@ def test_a_state_this_connector_did_not_write_starts_from_start_date_with_a_warn
         ("2026-01-01", "2026-11-21"),
     ):
         api.expect(window(start, end), invoices())
+    api.expect(paid_window("2024-01-01", "2026-11-21"), invoices())
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", saved))
 
-    assert output.errors == [] and len(api.mock.calls) == 3
+    assert output.errors == [] and len(api.mock.calls) == 4
     assert output.is_in_logs("Ignoring saved state .* Reading from start_date instead")
 
 
@@ -230,6 +242,7 @@ def test_records_outside_the_window_are_dropped_when_the_server_ignores_the_filt
         window("2026-01-01", "2026-11-21"),
         invoices(invoice("1", "2024-02-01", None), invoice("2", "2025-02-01", None)),
     )
+    api.expect(paid_window("2024-01-01", "2026-11-21"), invoices())
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL)
 
@@ -270,10 +283,11 @@ def test_time_entries_use_their_date_as_cursor(api: FakeFastbill) -> None:
 
 def test_end_date_bounds_the_last_window(api: FakeFastbill) -> None:
     api.expect(window("2024-01-01", "2024-06-30"), invoices())
+    api.expect(paid_window("2024-01-01", "2024-06-30"), invoices())
 
     run_read({**CFG, "end_date": "2024-06-30"}, "invoices", mode=INCREMENTAL)
 
-    assert len(api.mock.calls) == 1
+    assert len(api.mock.calls) == 2
 
 
 def test_a_full_refresh_of_an_incremental_stream_reads_everything_without_a_filter(
@@ -281,9 +295,28 @@ def test_a_full_refresh_of_an_incremental_stream_reads_everything_without_a_filt
 ) -> None:
     api.expect(body("invoice.get"), invoices(invoice("1", "2015-01-01", "2015-01-02 00:00:00")))
 
-    output = run_read(CFG, "invoices", state=state_of("invoices", SAVED))
+    output = run_read(config(), "invoices", state=state_of("invoices", SAVED))
 
     assert [r["INVOICE_ID"] for r in records(output)] == ["1"]
+
+
+def test_a_full_refresh_with_a_start_date_emits_what_a_first_incremental_sync_emits(
+    api: FakeFastbill,
+) -> None:
+    api.expect(
+        window("2024-01-01", "2026-11-21"), invoices(invoice("1", "2024-02-01", "2024-02-01"))
+    )
+    api.expect(
+        paid_window("2024-01-01", "2026-11-21"),
+        invoices(
+            invoice("1", "2024-02-01", "2024-02-01", "2024-03-01"),
+            invoice("0", "2023-11-01", "2024-02-01", "2024-01-05"),
+        ),
+    )
+
+    output = run_read(CFG, "invoices", state=state_of("invoices", SAVED))
+
+    assert [r["INVOICE_ID"] for r in records(output)] == ["1", "0"]
 
 
 def test_a_first_sync_from_the_default_start_reads_old_history_in_one_window(

@@ -18,6 +18,7 @@ from unit_tests.conftest import (
     body,
     check_status,
     config,
+    failure,
     page,
     records,
     run_check,
@@ -183,10 +184,47 @@ def test_contacts_fall_back_to_one_call_per_customer_when_fastbill_requires_it(
 
 
 def test_check_costs_one_call_for_one_row(api: FakeFastbill, tmp_path: Path) -> None:
-    api.expect(body("customer.get", limit=1), page("CUSTOMERS", rows("CUSTOMER_ID", 1)))
+    # revenue.get exists only in the Pro edition: the one call proves the edition too.
+    api.expect(body("revenue.get", limit=1), page("REVENUES", rows("INVOICE_ID", 1)))
 
     assert check_status(run_check(config(), tmp_path)) == ("SUCCEEDED", None)
     assert len(api.mock.calls) == 1
+
+
+def test_check_of_an_automatic_config_asks_a_service_only_automatic_has(
+    automatic_api: FakeFastbill, tmp_path: Path
+) -> None:
+    automatic_api.expect(
+        body("subscription.get", limit=1), page("SUBSCRIPTIONS", rows("SUBSCRIPTION_ID", 1))
+    )
+
+    assert check_status(run_check(config(edition="automatic"), tmp_path)) == ("SUCCEEDED", None)
+    assert len(automatic_api.mock.calls) == 1
+
+
+def test_check_of_a_pro_config_against_an_automatic_account_names_the_edition(
+    api: FakeFastbill, tmp_path: Path
+) -> None:
+    api.expect(body("revenue.get", limit=1), failure("unknown SERVICE: revenue.get"))
+
+    status, message = check_status(run_check(config(), tmp_path))
+
+    assert status == "FAILED" and "'pro' edition" in (message or "")
+    assert "choose the edition your account belongs to" in (message or "")
+    assert len(api.mock.calls) == 1
+
+
+def test_check_with_rejected_credentials_on_the_default_host_suggests_the_other_edition(
+    automatic_api: FakeFastbill, tmp_path: Path
+) -> None:
+    automatic_api.expect(body("subscription.get", limit=1), failure("LoginError: wrong key"))
+
+    status, message = check_status(run_check(config(edition="automatic"), tmp_path))
+
+    assert status == "FAILED" and message is not None
+    assert message.startswith("FastBill rejected the credentials (LoginError: wrong key)")
+    assert "set edition to 'pro'" in message
+    assert len(automatic_api.mock.calls) == 1
 
 
 def test_second_full_refresh_given_the_first_ones_final_state_returns_every_record(

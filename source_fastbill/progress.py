@@ -1,0 +1,178 @@
+"""What a sync costs and how far it got: the calls of every stream, the waits, and the summary.
+
+One `Ledger` per sync, shared by every stream's error handler (which sees every answer) and by the
+budget (which sees every wait). The source logs progress while streams run and a summary at the
+end of every sync, successful or not: the user's API bill, stream by stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger("airbyte")
+Clock = Callable[[], float]
+HOUR = 3600.0
+MINUTE = 60.0
+PROGRESS_EVERY_SECONDS = 60.0
+WAIT_KINDS = ("pacing", "quota", "retries")
+
+
+def wall_clock() -> float:
+    """Seconds since the epoch; the one clock of quota and progress, replaced in tests."""
+    return time.time()
+
+
+@dataclass
+class Tally:
+    calls: int = 0  # answers received (refused ones included)
+    refused: int = 0  # quota or limit refusals
+    records: int = 0
+    waited: dict[str, float] = field(default_factory=lambda: dict.fromkeys(WAIT_KINDS, 0.0))
+
+    def add(self, other: Tally) -> None:
+        self.calls += other.calls
+        self.refused += other.refused
+        self.records += other.records
+        for kind, seconds in other.waited.items():
+            self.waited[kind] += seconds
+
+
+class Ledger:
+    """Every call of one sync: when FastBill accepted it, for which stream, and the waits."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or (lambda: wall_clock())
+        self._lock = threading.Lock()
+        self._accepted: deque[float] = deque()  # this sync's accepted calls of the last hour
+        self._services: dict[str, str] = {}
+        self.tallies: dict[str, Tally] = {}
+        self.observed_quota: int | None = None
+
+    def register(self, service: str, stream: str) -> None:
+        """The first stream to declare a service owns the waits of its requests."""
+        self._services.setdefault(service, stream)
+        self.tallies.setdefault(stream, Tally())
+
+    def stream_of(self, request: Any) -> str:
+        try:
+            service = json.loads(getattr(request, "body", None) or b"{}").get("SERVICE", "")
+        except (ValueError, AttributeError):
+            service = ""
+        return self._services.get(service, service or "?")
+
+    def answered(self, stream: str, refused: bool = False) -> None:
+        with self._lock:
+            tally = self.tallies.setdefault(stream, Tally())
+            tally.calls += 1
+            if refused:
+                tally.refused += 1
+            else:
+                now = self.clock()
+                self._accepted.append(now)
+                self._trim(now)
+
+    def waited(self, stream: str, kind: str, seconds: float) -> None:
+        with self._lock:
+            self.tallies.setdefault(stream, Tally()).waited[kind] += max(seconds, 0.0)
+
+    def emitted(self, stream: str, count: int = 1) -> None:
+        self.tallies.setdefault(stream, Tally()).records += count
+
+    def accepted_within(self, seconds: float) -> int:
+        with self._lock:
+            now = self.clock()
+            self._trim(now)
+            return sum(1 for moment in self._accepted if moment > now - seconds)
+
+    def oldest_in_hour(self) -> float | None:
+        with self._lock:
+            self._trim(self.clock())
+            return self._accepted[0] if self._accepted else None
+
+    def accepted_since(self, moment: float) -> bool:
+        with self._lock:
+            return bool(self._accepted) and self._accepted[-1] > moment
+
+    def _trim(self, now: float) -> None:
+        while self._accepted and self._accepted[0] <= now - HOUR:
+            self._accepted.popleft()
+
+    def total(self, streams: Iterable[str] | None = None) -> Tally:
+        total = Tally()
+        for name, tally in self.tallies.items():
+            if streams is None or name in streams:
+                total.add(tally)
+        return total
+
+
+def summary_lines(ledger: Ledger, streams: list[str], failed: Iterable[str]) -> list[str]:
+    """One line per stream of the sync and one for the whole sync."""
+    failed = set(failed)
+    lines = []
+    for name in streams:
+        tally = ledger.tallies.get(name, Tally())
+        outcome = "failed" if name in failed else "done"
+        lines.append(f"Sync summary, {name} ({outcome}): {_describe(tally)}.")
+    total = ledger.total(streams)
+    lines.append(f"Sync summary, all {len(streams)} streams: {_describe(total)}.")
+    if ledger.observed_quota:
+        lines.append(
+            f"FastBill refused calls after {ledger.observed_quota} calls within one hour: set "
+            f"requests_per_hour to {suggested_hourly(ledger.observed_quota)} to spread the next "
+            "syncs under the quota without refusals (leave room for the account's other API users)."
+        )
+    return lines
+
+
+def suggested_hourly(observed: int) -> int:
+    return max(1, observed - max(1, observed // 10))
+
+
+def _describe(tally: Tally) -> str:
+    waits = ", ".join(f"{kind} {_duration(tally.waited[kind])}" for kind in WAIT_KINDS)
+    return (
+        f"{tally.records:,} records, {tally.calls:,} API calls, {tally.refused:,} refused; "
+        f"waited: {waits}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+class Progress:
+    """A log line per stream at least every minute while it emits records."""
+
+    def __init__(self, ledger: Ledger, every: float = PROGRESS_EVERY_SECONDS) -> None:
+        self.ledger, self.every = ledger, every
+        self._last: dict[str, float] = {}
+
+    def started(self, stream: str) -> None:
+        self._last[stream] = self.ledger.clock()
+
+    def record(self, stream: str) -> None:
+        self.ledger.emitted(stream)
+        now = self.ledger.clock()
+        if now - self._last.setdefault(stream, now) >= self.every:
+            self._last[stream] = now
+            tally = self.ledger.tallies[stream]
+            logger.info(
+                f"{stream}: {tally.records:,} records and {tally.calls:,} API calls so far."
+            )
+
+
+duration = _duration

@@ -1,0 +1,217 @@
+"""FastBill's hourly quota: every refusal form, the unknown wording, learning, saying every wait."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from typing import Any
+
+import pendulum
+import pytest
+from airbyte_cdk.models import FailureType
+
+from source_fastbill.quota import hint, looks_like_quota, named_moment
+from unit_tests.conftest import (
+    FakeClock,
+    FakeFastbill,
+    body,
+    config,
+    failure,
+    page,
+    records,
+    run_read,
+)
+
+BERLIN = "Europe/Berlin"
+CUSTOMERS = page("CUSTOMERS", [{"CUSTOMER_ID": "1"}])
+
+
+def berlin_in(minutes: float) -> pendulum.DateTime:
+    return pendulum.now(BERLIN).add(minutes=minutes)
+
+
+class _Response:
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        self.headers = headers or {}
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        ("API call limit exceeded. New calls are accepted from {iso}", 20),
+        ("Limit erreicht. Neue Anfragen werden ab {iso_t} angenommen.", 20),
+        ("Ihr API-Kontingent ist aufgebraucht. Wieder möglich ab {german}", 20),
+        ("Zu viele Anfragen - bitte ab {clock} Uhr erneut versuchen", 20),
+        ("Stundenlimit: weiter um {clock}", 20),
+        ("Too many requests, retry in 15 minutes", 15),
+        ("Bitte warten Sie 90 Sekunden", 1.5),
+    ],
+    ids=[
+        "ISO",
+        "ISO with T",
+        "dd.mm.yyyy HH:MM",
+        "HH:MM Uhr",
+        "bare HH:MM",
+        "in N minutes",
+        "N Sekunden",
+    ],
+)
+def test_every_written_form_of_the_time_is_read(text: str, minutes: float) -> None:
+    moment = berlin_in(minutes).replace(second=0, microsecond=0)
+    written = text.format(
+        iso=moment.format("YYYY-MM-DD HH:mm:ss"),
+        iso_t=moment.format("YYYY-MM-DDTHH:mm"),
+        german=moment.format("DD.MM.YYYY HH:mm"),
+        clock=moment.format("HH:mm"),
+    )
+
+    found = hint(_Response(), written)  # type: ignore[arg-type]
+
+    assert found.seconds is not None
+    assert abs(found.seconds - minutes * 60) <= 61  # written to the minute
+    assert looks_like_quota(written, found)
+
+
+def test_a_bare_clock_time_already_past_means_tomorrow() -> None:
+    now = datetime(2026, 12, 1, 13, 30, tzinfo=timezone.utc)  # 14:30 in Berlin
+    moment = named_moment("ab 14:05", now)
+    assert moment is not None and pendulum.instance(moment).in_timezone(BERLIN).day == 2
+
+
+@pytest.mark.parametrize("as_date", [False, True], ids=["seconds", "HTTP date"])
+def test_retry_after_in_seconds_or_as_a_date(as_date: bool) -> None:
+    later = datetime.now(timezone.utc) + timedelta(minutes=3)
+    header = format_datetime(later, usegmt=True) if as_date else "180"
+
+    found = hint(_Response({"Retry-After": header}), "")  # type: ignore[arg-type]
+
+    assert found.seconds is not None and abs(found.seconds - 180) <= 2
+
+
+def test_a_named_time_is_measured_against_fastbills_own_clock() -> None:
+    fastbill_now = datetime.now(timezone.utc) - timedelta(minutes=7)  # a clock 7 minutes behind
+    headers = {"Date": format_datetime(fastbill_now, usegmt=True)}
+    named = pendulum.instance(fastbill_now).in_timezone(BERLIN).add(minutes=10)
+
+    found = hint(_Response(headers), f"accepted from {named:%Y-%m-%d %H:%M:%S}")  # type: ignore[arg-type]
+
+    assert found.seconds is not None and abs(found.seconds - 600) <= 2
+
+
+def test_an_error_without_time_or_quota_words_is_not_a_quota_refusal() -> None:
+    text = "Invoice Error: invoice 2024-03-01 could not be found"
+    assert not looks_like_quota(text, hint(_Response(), text))  # type: ignore[arg-type]
+
+
+# --- the sync around a refusal ----------------------------------------------------------------
+
+
+def _customers(n: int, start: int = 0) -> dict[str, Any]:
+    return page("CUSTOMERS", [{"CUSTOMER_ID": str(i)} for i in range(start, start + n)])
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        lambda t: failure(
+            f"Limit erreicht. Neue Anfragen werden ab {t:DD.MM.YYYY HH:mm} angenommen"
+        ),
+        lambda t: failure(f"Kontingent erschöpft, wieder ab {t:HH:mm} Uhr"),
+        lambda t: failure(f"Quota: next call at {t:HH:mm}"),
+    ],
+    ids=["German date and time", "HH:MM Uhr", "English, bare HH:MM"],
+)
+def test_a_quota_refusal_mid_sync_waits_until_the_named_time_and_the_sync_completes(
+    api: FakeFastbill, slept: list[float], refusal: Any
+) -> None:
+    moment = berlin_in(20).replace(second=0, microsecond=0)
+    api.expect(body("customer.get", 0), _customers(100))
+    api.expect(body("customer.get", 100), refusal(moment))
+    api.expect(body("customer.get", 100), _customers(3, 100))
+
+    output = run_read(config(), "customers")
+
+    assert len(records(output)) == 103
+    waited = sum(slept)
+    assert 18 * 60 <= waited <= 21 * 60 and max(slept) <= 300  # said every five minutes
+    assert output.is_in_logs("customers: waiting .*until .* German time, .* UTC")
+    assert output.is_in_logs("still waiting")
+    assert output.is_in_logs(
+        "Sync summary, customers \\(done\\): 103 records, 3 API calls, 1 refused"
+    )
+
+
+def test_an_unknown_wording_after_successful_calls_waits_for_the_window_then_retries(
+    api: FakeFastbill, clock: FakeClock
+) -> None:
+    api.expect(body("customer.get", 0), _customers(100))
+    api.expect(body("customer.get", 100), failure("Service temporarily restricted (code 7731)"))
+    api.expect(body("customer.get", 100), _customers(3, 100))
+
+    output = run_read(config(), "customers")
+
+    assert len(records(output)) == 103
+    # The one accepted call leaves FastBill's 3600 s window: the earliest a call can pass again.
+    assert 3590 <= sum(clock.waits) <= 3610
+    assert output.is_in_logs("takes for the hourly quota")
+    assert output.is_in_logs("quota is probably about 1 calls per hour")
+    assert output.is_in_logs("requests_per_hour to 1")
+
+
+def test_an_unknown_wording_refused_again_after_the_wait_fails_with_fastbills_text(
+    api: FakeFastbill, clock: FakeClock
+) -> None:
+    api.expect(body("customer.get", 0), _customers(100))
+    for _ in range(2):
+        api.expect(body("customer.get", 100), failure("Service temporarily restricted (code 7731)"))
+
+    output = run_read(config(), "customers", expect_error=True)
+
+    message = output.errors[0].trace.error.message
+    assert message.startswith(
+        "FastBill rejected customer.get: Service temporarily restricted (code 7731)"
+    )
+    assert "took it for FastBill's hourly quota, waited" in message
+    assert output.errors[0].trace.error.failure_type == FailureType.system_error
+    assert len(api.mock.calls) == 3
+
+
+def test_an_unknown_wording_on_the_first_call_fails_at_once(api: FakeFastbill) -> None:
+    api.expect(body("customer.get"), failure("Service temporarily restricted (code 7731)"))
+
+    output = run_read(config(), "customers", expect_error=True)
+
+    assert len(api.mock.calls) == 1 and output.errors
+
+
+def test_a_persisting_429_without_a_hint_moves_from_seconds_to_the_window(
+    api: FakeFastbill, slept: list[float]
+) -> None:
+    api.expect(body("customer.get", 0), _customers(100))
+    for _ in range(4):
+        api.expect(body("customer.get", 100), "", 429)
+    api.expect(body("customer.get", 100), _customers(3, 100))
+
+    output = run_read(config(), "customers")
+
+    assert len(records(output)) == 103
+    assert slept[:3] == [2, 3, 5]  # first as a transient error
+    assert sum(slept[3:]) >= 3500  # then the window of the call that FastBill accepted
+
+
+def test_after_a_refusal_without_time_the_next_calls_are_spread_under_the_observed_quota(
+    api: FakeFastbill, clock: FakeClock
+) -> None:
+    api.expect(body("customer.get", 0), _customers(100))
+    api.expect(body("customer.get", 100), _customers(100, 100))
+    for _ in range(4):
+        api.expect(body("customer.get", 200), "quota", 429)
+    api.expect(body("customer.get", 200), _customers(100, 200))
+    api.expect(body("customer.get", 300), _customers(100, 300))
+    api.expect(body("customer.get", 400), _customers(1, 400))
+
+    output = run_read(config(), "customers")
+
+    assert len(records(output)) == 401
+    assert output.is_in_logs("spreading calls under the observed quota of 2 calls per hour")
+    assert output.is_in_logs("Suggested requests_per_hour: 1")
