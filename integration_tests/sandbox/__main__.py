@@ -13,7 +13,7 @@ import sys
 import threading
 from types import FrameType
 
-from .server import FastbillSandbox
+from .server import LIMIT_RESPONSES, FastbillSandbox
 
 
 def _optional_int(text: str) -> int | None:
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate-window-seconds", type=float, default=60.0)
     parser.add_argument("--hourly-quota", type=_optional_int, default=None)
     parser.add_argument("--quota-window-seconds", type=float, default=3600.0)
-    parser.add_argument("--limit-response", choices=("http429", "errors200"), default="http429")
+    parser.add_argument("--limit-response", choices=LIMIT_RESPONSES, default="http429")
     parser.add_argument("--auth-failure", choices=("errors200", "http401"), default="errors200")
     parser.add_argument("--unknown-service-status", type=int, choices=(200, 400), default=200)
     parser.add_argument("--contacts-require-customer-id", action="store_true")

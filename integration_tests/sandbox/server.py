@@ -8,7 +8,9 @@ and counts what it saw, so that tests and benchmarks can check how a client beha
 
 Where the real API is unknown, the sandbox picks one behaviour and makes it switchable where that
 matters (see SandboxConfig). Timestamps in ``stats()`` are ``time.time()`` floats (wall clock),
-so that other processes can compare them; rate windows use ``time.monotonic()`` internally.
+so that other processes can compare them; rate and quota windows use ``time.monotonic()``
+internally, or the clock passed as ``FastbillSandbox(clock=...)`` (a test's fake clock, so that
+an hour-long quota window passes without sleeping).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef"
 API_PATH = "/api/1.0/api.php"
 ADMIN_PREFIX = "/_sandbox/"
 FAULT_KINDS = ("5xx", "429", "drop", "html")
+LIMIT_RESPONSES = ("http429", "errors200", "unknown200")
+# The "unknown200" refusal: no time, no clock-like digits, no limit or quota words.
+UNKNOWN_REFUSAL = "Vorgang derzeit nicht möglich (Code 4711)"
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 TEXT_PLAIN = "text/plain; charset=UTF-8"
@@ -69,7 +74,12 @@ class SandboxConfig:
     rate_window_seconds: float = 60.0
     hourly_quota: int | None = None  # successful calls per quota_window_seconds
     quota_window_seconds: float = 3600.0
-    limit_response: str = "http429"  # "http429" | "errors200"
+    # How a call over rate_limit or hourly_quota is refused:
+    # "http429": HTTP 429 + Retry-After, "Too many requests: ... retry after N seconds";
+    # "errors200": HTTP 200 + ERRORS naming the time calls are accepted again (sandbox local time);
+    # "unknown200": HTTP 200 + ERRORS in words no client has a rule for, naming no time and no
+    #   limit ("Vorgang derzeit nicht möglich (Code 4711)"), as an unseen FastBill answer might.
+    limit_response: str = "http429"  # "http429" | "errors200" | "unknown200"
     latency_ms: float = 0.0
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = FAULT_KINDS
@@ -92,7 +102,7 @@ class SandboxConfig:
     def validate(self) -> None:
         choices = {
             "auth_failure": ("errors200", "http401"),
-            "limit_response": ("http429", "errors200"),
+            "limit_response": LIMIT_RESPONSES,
             "fault_pick": ("round_robin", "random"),
             "unknown_service_status": (200, 400),
         }
@@ -661,6 +671,9 @@ class FastbillSandbox:
                           auth=(sb.username, sb.api_key))
 
     Knobs are the fields of SandboxConfig; pass them here or later to configure().
+    ``clock`` (default ``time.monotonic``) is what the rate and quota windows are measured
+    with: a test that fakes the client's time passes the same fake here, so that both sides
+    see the same hour go by. stats() timestamps stay wall-clock ``time.time()``.
     """
 
     def __init__(
@@ -670,6 +683,7 @@ class FastbillSandbox:
         seed: int = 42,
         port: int = 0,
         host: str = "127.0.0.1",
+        clock: Callable[[], float] | None = None,
         **knobs: Any,
     ) -> None:
         if host not in LOOPBACK_HOSTS:  # the admin endpoints are unauthenticated
@@ -682,6 +696,7 @@ class FastbillSandbox:
         self._host, self._port = host, port
         self._stats = Stats()
         self._limiter = RateLimiter()
+        self._clock: Callable[[], float] = clock or time.monotonic
         self._faults = FaultInjector(self._config.fault_seed)
         self._query_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
         self._server: _Server | None = None
@@ -827,7 +842,7 @@ class FastbillSandbox:
         if problem:
             return self._error(echo, problem)
         # Only calls that get data consume quota, so the check comes last.
-        now = time.monotonic()
+        now = self._clock()
         wait = self._limiter.acquire(account, config, now)
         if wait > 0:
             self._stats.bump("rejected")
@@ -889,6 +904,8 @@ class FastbillSandbox:
 
     def _limit_reply(self, echo: Mapping[str, Any], wait: float, config: SandboxConfig) -> Reply:
         seconds = max(1, math.ceil(wait))
+        if config.limit_response == "unknown200":
+            return errors_reply(echo, UNKNOWN_REFUSAL)
         if config.limit_response == "errors200":
             moment = self.dataset.now() + timedelta(seconds=seconds)
             message = (
