@@ -37,6 +37,22 @@ PRO_STREAMS = [
 ]  # fmt: skip
 AUTOMATIC_STREAMS = ["customers", "invoices", "products", "templates", "subscriptions", "coupons"]
 STREAMS = {"pro": PRO_STREAMS, "automatic": AUTOMATIC_STREAMS}
+# child stream: (parent stream, the parent's list field)
+PRO_CHILDREN = {
+    "invoice_items": ("invoices", "ITEMS"),
+    "invoice_payments": ("invoices", "PAYMENTS"),
+    "invoice_vat_items": ("invoices", "VAT_ITEMS"),
+    "recurring_invoice_items": ("recurring_invoices", "ITEMS"),
+    "revenue_items": ("revenues", "ITEMS"),
+    "expense_items": ("expenses", "ITEMS"),
+    "estimate_items": ("estimates", "ITEMS"),
+    "project_tasks": ("projects", "TASKS"),
+}
+AUTOMATIC_CHILDREN = {
+    "invoice_items": ("invoices", "ITEMS"),
+    "subscription_addons": ("subscriptions", "ADDONS"),
+}
+CHILDREN = {"pro": PRO_CHILDREN, "automatic": AUTOMATIC_CHILDREN}
 PAGE = 100  # FastBill's largest page
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
@@ -137,7 +153,7 @@ class Syncs:
         sandbox.reset_stats()
         discover = run_connector("discover", self._workdir, config)
         discover_calls = sandbox.stats()["calls"]
-        catalog = configured_catalog(discover.catalog())
+        catalog = configured_catalog(discover.catalog(), STREAMS[edition])
         sandbox.reset_stats()
         read = run_connector("read", self._workdir, config, catalog)
         stats = sandbox.stats()
@@ -165,11 +181,44 @@ def full_sync(request: pytest.FixtureRequest, syncs: Syncs) -> FullSync:
 # 1. Full refresh of every stream of both editions
 
 
+@pytest.mark.parametrize("edition", ["pro", "automatic"])
+def test_child_streams_are_the_unfolded_lists_at_the_calls_of_their_parents(
+    edition: str, syncs: Syncs, tmp_path: Path
+) -> None:
+    sync = syncs.get(edition)
+    everything = [*STREAMS[edition], *CHILDREN[edition]]
+    sync.sandbox.reset_stats()
+
+    run = run_connector(
+        "read",
+        tmp_path,
+        connector_config(sync.sandbox),
+        configured_catalog(sync.catalog, everything),
+    )
+
+    assert run.exit_code == 0, run.stderr[-2000:]
+    assert sync.sandbox.stats()["by_service"] == minimum_calls(sync.sandbox, STREAMS[edition])
+    parents = {name: run.records(name) for name in STREAMS[edition]}
+    for child, (parent, nested) in CHILDREN[edition].items():
+        rows = run.records(child)
+        assert len(rows) == sum(len(p.get(nested) or []) for p in parents[parent]), child
+        keys = [tuple(row[k] for k in _key_of(sync.catalog, child)) for row in rows]
+        assert len(set(keys)) == len(keys), child
+        assert rows, f"the sandbox has {child}"
+
+
+def _key_of(catalog: dict[str, Any], stream: str) -> list[str]:
+    (found,) = [s for s in catalog["streams"] if s["name"] == stream]
+    return [part for (part,) in found["source_defined_primary_key"]]
+
+
 def test_discover_lists_the_editions_streams_without_calling_the_api(full_sync: FullSync) -> None:
     names = [stream["name"] for stream in full_sync.catalog["streams"]]
 
     assert full_sync.discover.exit_code == 0
-    assert sorted(names) == sorted(STREAMS[full_sync.edition])
+    parents = STREAMS[full_sync.edition]
+    assert sorted(set(names) - set(CHILDREN[full_sync.edition])) == sorted(parents)
+    assert sorted(set(names) - set(parents)) == sorted(CHILDREN[full_sync.edition])
     assert full_sync.discover_calls == 0
 
 
@@ -379,7 +428,11 @@ def test_second_full_refresh_with_saved_state_reads_everything_again(
     sandbox.reset_stats()
 
     second = run_connector(
-        "read", tmp_path, connector_config(sandbox), configured_catalog(first.catalog), saved
+        "read",
+        tmp_path,
+        connector_config(sandbox),
+        configured_catalog(first.catalog, PRO_STREAMS),
+        saved,
     )
 
     assert len(saved) == len(PRO_STREAMS)
@@ -592,7 +645,7 @@ def test_read_under_injected_faults_delivers_every_record_once(
 ) -> None:
     # Seed 1 breaks 6 of 26 calls: 5xx and 429 twice, a dropped connection and an HTML page.
     sandbox = private_sandbox("pro", rate_limit=None, fault_rate=0.15, fault_seed=1)
-    catalog = configured_catalog(syncs.get("pro").catalog)
+    catalog = configured_catalog(syncs.get("pro").catalog, PRO_STREAMS)
 
     run = run_connector("read", tmp_path, connector_config(sandbox), catalog)
 
@@ -619,7 +672,9 @@ def test_read_paced_to_the_per_minute_limit_is_never_rejected(
     sandbox = private_sandbox("pro", rate_limit=limit, rate_window_seconds=window)
     config = connector_config(sandbox, requests_per_minute=limit)
 
-    run = run_connector("read", tmp_path, config, configured_catalog(syncs.get("pro").catalog))
+    run = run_connector(
+        "read", tmp_path, config, configured_catalog(syncs.get("pro").catalog, PRO_STREAMS)
+    )
 
     stats = sandbox.stats()
     elapsed = stats["last_call_ts"] - stats["first_call_ts"]
@@ -639,7 +694,9 @@ def test_read_within_an_hourly_quota_is_neither_rejected_nor_delayed(
     sandbox = private_sandbox("pro", rate_limit=None, hourly_quota=20)
     config = connector_config(sandbox, requests_per_hour=20)
 
-    run = run_connector("read", tmp_path, config, configured_catalog(syncs.get("pro").catalog))
+    run = run_connector(
+        "read", tmp_path, config, configured_catalog(syncs.get("pro").catalog, PRO_STREAMS)
+    )
 
     stats = sandbox.stats()
     assert sum(minimum_calls(sandbox, PRO_STREAMS).values()) == 20

@@ -34,6 +34,10 @@ PACKAGE = ROOT / "source_fastbill"
 PRO_STREAMS = {"customers", "contacts", "invoices", "recurring_invoices", "revenues", "expenses",
                "products", "projects", "time_entries", "estimates", "templates"}  # fmt: skip
 AUTOMATIC_STREAMS = {"customers", "invoices", "products", "templates", "subscriptions", "coupons"}
+# Child streams: their schemas are derived from the parents' (source_fastbill/children.py).
+PRO_CHILDREN = {"invoice_items", "invoice_payments", "invoice_vat_items", "recurring_invoice_items",
+                "revenue_items", "expense_items", "estimate_items", "project_tasks"}  # fmt: skip
+AUTOMATIC_CHILDREN = {"invoice_items", "subscription_addons"}
 
 pytestmark = pytest.mark.slow  # builds a wheel and starts four processes, about 8 s
 
@@ -158,13 +162,20 @@ def test_discover_serves_the_packaged_schemas_without_network(
 ) -> None:
     pro = _discover(venv, tmp_path, "pro")
     automatic = _discover(venv, tmp_path, "automatic")
-    assert set(pro) == PRO_STREAMS
-    assert set(automatic) == AUTOMATIC_STREAMS
-    for name, schema in {**pro, **automatic}.items():
+    assert set(pro) == PRO_STREAMS | PRO_CHILDREN
+    assert set(automatic) == AUTOMATIC_STREAMS | AUTOMATIC_CHILDREN
+    parents = {name: schema for name, schema in {**pro, **automatic}.items()
+               if name in PRO_STREAMS | AUTOMATIC_STREAMS}  # fmt: skip
+    for name, schema in parents.items():
         assert schema == json.loads((PACKAGE / "schemas" / f"{name}.json").read_text()), name
-    assert {f"{name}.json" for name in {**pro, **automatic}} == {
+    assert {f"{name}.json" for name in parents} == {
         path.name for path in (PACKAGE / "schemas").glob("*.json")
     }
+    for name in PRO_CHILDREN:
+        assert "LASTUPDATE" in pro[name]["properties"] or name in {
+            "recurring_invoice_items",
+            "project_tasks",
+        }, name
 
 
 def test_declared_dependencies_resolve_to_the_locked_versions(venv: CleanVenv) -> None:

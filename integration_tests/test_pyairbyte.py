@@ -26,6 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "pyairbyte_duckdb.py"
 SCHEMAS = ROOT / "source_fastbill" / "schemas"
 INCREMENTAL = ("invoices", "revenues", "expenses", "estimates", "time_entries")
+# The example reads every stream, the child streams too (full refresh ones: read again).
+CHILDREN = {"invoice_items", "invoice_payments", "invoice_vat_items", "recurring_invoice_items",
+            "revenue_items", "expense_items", "estimate_items", "project_tasks"}  # fmt: skip
+FULL_REFRESH_CHILDREN = ("recurring_invoice_items", "project_tasks")
 # Time entries dated in the 30-day lookback before end_date (2026-10-01..31): the only records an
 # unchanged account sends again on an incremental read (see test_standard_suite.py).
 TIME_ENTRIES_IN_LOOKBACK = 13
@@ -81,19 +85,23 @@ def test_first_read_loads_every_record(
     two_reads: tuple[dict[str, Any], dict[str, Any], Path], expected_rows: dict[str, int]
 ) -> None:
     first, _, _ = two_reads
-    assert first["rows"] == expected_rows
-    assert first["records_read"] == sum(expected_rows.values()) == 1241
+    parents = {stream: n for stream, n in first["rows"].items() if stream not in CHILDREN}
+    assert parents == expected_rows and sum(expected_rows.values()) == 1241
+    assert {stream for stream, n in first["rows"].items() if n} - set(parents) == CHILDREN
+    assert first["records_read"] == sum(first["rows"].values())
 
 
 def test_second_read_into_the_same_cache_reads_full_refresh_streams_again(
     two_reads: tuple[dict[str, Any], dict[str, Any], Path], expected_rows: dict[str, int]
 ) -> None:
-    _, second, _ = two_reads
-    assert second["rows"] == expected_rows  # nothing lost, nothing doubled
+    first, second, _ = two_reads
+    assert second["rows"] == first["rows"]  # nothing lost, nothing doubled
     full_refresh = sum(n for stream, n in expected_rows.items() if stream not in INCREMENTAL)
-    # All 353 full-refresh records again (the trap would read 0), plus the time-entry lookback.
+    # All 353 full-refresh records again (the trap would read 0), plus the time-entry lookback,
+    # plus the children of the full-refresh parents.
     assert full_refresh == 353
-    assert second["records_read"] == full_refresh + TIME_ENTRIES_IN_LOOKBACK
+    children = sum(first["rows"][stream] for stream in FULL_REFRESH_CHILDREN)
+    assert second["records_read"] == full_refresh + TIME_ENTRIES_IN_LOOKBACK + children
 
 
 def test_columns_are_the_lower_cased_schema_fields(

@@ -33,6 +33,7 @@ from source_fastbill.config import API_URLS, FastbillConfig
 from source_fastbill.progress import Ledger, wall_clock
 from source_fastbill.quota import NOTEWORTHY_SECONDS, Decision, Quota, hint, looks_like_quota
 from source_fastbill.quota import until_text as _until_text
+from source_fastbill.sharing import SharedPages, is_shared
 
 AUTH_HINTS = (
     "unauthori", "not authori", "login", "api key", "apikey", "credential", "authenti",
@@ -79,11 +80,12 @@ class Credentials:
 
 @dataclass
 class SyncContext:
-    """What the streams of one sync share besides the budget: the ledger, quota, credentials."""
+    """What the streams of one sync share besides the budget: ledger, quota, credentials, pages."""
 
     ledger: Ledger
     quota: Quota
     credentials: Credentials
+    pages: SharedPages = field(default_factory=SharedPages)
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,9 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
                 f"({protocol.body_excerpt(response)!r})",
                 count=True,
             )
-        self.context.ledger.answered(self.endpoint.stream)
+        if not is_shared(response):  # a page another stream of this sync paid for costs nothing
+            self.context.ledger.answered(self.endpoint.stream)
+            self.context.pages.put(response)
         self.context.credentials.confirmed()
         return ErrorResolution(ResponseAction.SUCCESS)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
+import airbyte_cdk.sources.utils.casing as casing
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
@@ -30,11 +32,12 @@ from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_fastbill import masking, state_file
+from source_fastbill.children import ALL_STREAMS
 from source_fastbill.config import FastbillConfig
 from source_fastbill.errors import CREDENTIALS_REJECTED, UNREACHABLE, Credentials, SyncContext
 from source_fastbill.progress import Ledger, Progress, summary_lines
 from source_fastbill.quota import Quota, QuotaPolicy
-from source_fastbill.streams import STREAMS, Customers, EditionProbe, FastbillStream
+from source_fastbill.streams import Customers, EditionProbe, FastbillStream
 
 logger = logging.getLogger("airbyte")
 # A call reaches FastBill a little after the connector counted it; without a margin the server's
@@ -76,7 +79,7 @@ class SourceFastbill(AbstractSource):
         settings = FastbillConfig.from_mapping(config)
         return [
             stream(settings, **self._http(settings))
-            for stream in STREAMS
+            for stream in ALL_STREAMS
             if settings.edition in stream.editions
         ]
 
@@ -122,9 +125,11 @@ class SourceFastbill(AbstractSource):
         catalog: ConfiguredAirbyteCatalog,
         state: list[AirbyteStateMessage] | None = None,
     ) -> Iterator[AirbyteMessage]:
-        context = self._http(FastbillConfig.from_mapping(config))["context"]
+        settings = FastbillConfig.from_mapping(config)
+        context = self._http(settings)["context"]
         progress = Progress(context.ledger)
         names = [configured.stream.name for configured in catalog.streams]
+        context.pages.share(shared_services(settings.edition, names))
         failed: dict[str, FailureType] = {}
         try:
             for message in super().read(logger, config, catalog, state):
@@ -137,6 +142,7 @@ class SourceFastbill(AbstractSource):
                 error.failure_type = _combined(list(failed.values()))
             raise
         finally:
+            context.pages.close()
             for line in summary_lines(context.ledger, names, failed):
                 logger.info(line)
 
@@ -183,6 +189,23 @@ class SourceFastbill(AbstractSource):
                 return False
             raise
         return True
+
+
+def shared_services(edition: str, selected: list[str]) -> set[str]:
+    """The services that more than one selected stream reads: their pages are paid for once."""
+    readers = Counter(
+        stream.service
+        for stream in ALL_STREAMS
+        if edition in stream.editions and _declared_name(stream) in selected
+    )
+    return {service for service, count in readers.items() if count > 1}
+
+
+def _declared_name(stream: type[FastbillStream]) -> str:
+    name = vars(stream).get("name")
+    if isinstance(name, str):
+        return name
+    return casing.camel_to_snake(stream.__name__)  # the CDK's default for Stream.name
 
 
 def _fails_every_stream(message: str) -> bool:

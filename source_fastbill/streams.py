@@ -89,6 +89,7 @@ class FastbillStream(HttpStream, ABC):
             self.deadline = min(self.deadline, CHECK_DEADLINE_SECONDS)
         self._http_client = FastbillHttpClient(
             deadline_seconds=self.deadline,
+            pages=context.pages,
             name=self.name,
             logger=self.logger,
             error_handler=self.get_error_handler(),
@@ -100,7 +101,7 @@ class FastbillStream(HttpStream, ABC):
         if check_call:
             self.page_size = 1
         context.ledger.register(self.service, self.name)
-        self.paging = PageGuard(self.name, self.service, self.primary_key, self.logger)
+        self.paging = PageGuard(self.name, self.service, self.record_key, self.logger)
         quiet_cdk_retry_logs(self.logger)
 
     @property
@@ -108,6 +109,11 @@ class FastbillStream(HttpStream, ABC):
         # HttpStream's own state setter would make every stream "resumable full refresh": read a
         # page per checkpoint and end in a state that makes the next full refresh return nothing.
         return self.supports_incremental
+
+    @property
+    def record_key(self) -> str:
+        """The key of what the service lists (a child stream's rows have their own)."""
+        return str(self.primary_key)
 
     @property
     def url_base(self) -> str:
@@ -118,6 +124,10 @@ class FastbillStream(HttpStream, ABC):
 
     def get_json_schema(self) -> Mapping[str, Any]:
         return _schema(self.name)
+
+    def record_schema(self) -> Mapping[str, Any]:
+        """The schema the service's records are normalised by (a child stream's is derived)."""
+        return self.get_json_schema()
 
     def get_error_handler(self) -> ErrorHandler:
         endpoint = Endpoint(
@@ -164,7 +174,7 @@ class FastbillStream(HttpStream, ABC):
         self, response: requests.Response, **_: Any
     ) -> Iterable[MutableMapping[str, Any]]:
         # Normalised here, not by the CDK after the fact, so cursors compare the emitted values.
-        schema = self.get_json_schema()
+        schema = self.record_schema()
         found = protocol.entries(response, self.response_key)
         records = [entry for entry in found if isinstance(entry, dict)]
         self.paging.page(response, found, records)

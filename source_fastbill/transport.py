@@ -24,6 +24,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from source_fastbill import protocol
+from source_fastbill.sharing import SharedPages, SharingSession
 
 CHUNK = 64 * 1024
 
@@ -96,8 +97,9 @@ class DeadlineAdapter(HTTPAdapter):
 class FastbillHttpClient(HttpClient):
     """The CDK's HttpClient; failures are reported once, with a bounded excerpt of the answer."""
 
-    def __init__(self, deadline_seconds: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, deadline_seconds: float, pages: SharedPages, **kwargs: Any) -> None:
+        session = SharingSession(pages, api_budget=kwargs["api_budget"])
+        super().__init__(session=session, **kwargs)
         adapter = DeadlineAdapter(deadline_seconds)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)

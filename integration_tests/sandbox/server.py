@@ -41,7 +41,11 @@ DEFAULT_USERNAME = "demo@example.com"
 DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef"
 API_PATH = "/api/1.0/api.php"
 ADMIN_PREFIX = "/_sandbox/"
-FAULT_KINDS = ("5xx", "429", "drop", "html")
+FAULT_KINDS = ("5xx", "429", "drop", "html")  # the default mix
+# Opt-in kinds (name them in fault_kinds): "429bare" is an HTTP 429 with no Retry-After and
+# no time in its text ("Too Many Requests"), so a client must pick its own wait.
+OPTIONAL_FAULT_KINDS = ("429bare",)
+KNOWN_FAULT_KINDS = FAULT_KINDS + OPTIONAL_FAULT_KINDS
 LIMIT_RESPONSES = ("http429", "errors200", "unknown200")
 # The "unknown200" refusal: no time, no clock-like digits, no limit or quota words.
 UNKNOWN_REFUSAL = "Vorgang derzeit nicht möglich (Code 4711)"
@@ -111,8 +115,8 @@ class SandboxConfig:
                 raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
-        if bad := set(self.fault_kinds) - set(FAULT_KINDS):
-            raise ValueError(f"unknown fault kind(s): {sorted(bad)}; known: {FAULT_KINDS}")
+        if bad := set(self.fault_kinds) - set(KNOWN_FAULT_KINDS):
+            raise ValueError(f"unknown fault kind(s): {sorted(bad)}; known: {KNOWN_FAULT_KINDS}")
         if self.rate_window_seconds <= 0 or self.quota_window_seconds <= 0:
             raise ValueError("window lengths must be positive")
 
@@ -899,6 +903,8 @@ class FastbillSandbox:
         if kind == "429":
             message = "Too many requests: API limit reached, retry after 1 seconds"
             return errors_reply({}, message, 429, **{"Retry-After": "1"})
+        if kind == "429bare":
+            return errors_reply({}, "Too Many Requests", 429)
         status = self._faults.next_5xx()
         return Reply(status, f"{status} Service Unavailable".encode())
 
