@@ -101,7 +101,8 @@ def test_a_value_that_cannot_take_its_type_becomes_null_with_a_warning(
 
 
 def test_every_schema_is_draft7_with_additional_properties_and_no_custom_keywords() -> None:
-    allowed = {"type", "format", "properties", "items", "additionalProperties", "airbyte_type"}
+    allowed = {"type", "format", "properties", "items", "additionalProperties", "airbyte_type",
+               "description"}  # fmt: skip
     for path in sorted(SCHEMAS.glob("*.json")):
         schema = json.loads(path.read_text())
         jsonschema.Draft7Validator.check_schema(schema)

@@ -215,3 +215,71 @@ def test_after_a_refusal_without_time_the_next_calls_are_spread_under_the_observ
     assert len(records(output)) == 401
     assert output.is_in_logs("spreading calls under the observed quota of 2 calls per hour")
     assert output.is_in_logs("Suggested requests_per_hour: 1")
+
+
+def test_a_time_in_the_next_hour_is_honoured_whatever_the_words(
+    api: FakeFastbill, slept: list[float]
+) -> None:
+    moment = berlin_in(30).replace(second=0, microsecond=0)
+    api.expect(body("customer.get"), failure(f"Anfrage abgelehnt. Wieder ab {moment:HH:mm}."))
+    api.expect(body("customer.get"), CUSTOMERS)
+
+    assert records(run_read(config(), "customers")) == [{"CUSTOMER_ID": "1"}]
+    assert 28 * 60 <= sum(slept) <= 31 * 60
+
+
+def test_a_403_with_a_quota_text_is_a_quota_refusal_not_a_credentials_error(
+    api: FakeFastbill, slept: list[float]
+) -> None:
+    api.expect(body("customer.get"), failure("API-Kontingent erschöpft"), status=403)
+    api.expect(body("customer.get"), CUSTOMERS)
+
+    output = run_read(config(), "customers")
+
+    assert records(output) == [{"CUSTOMER_ID": "1"}] and slept == [2]
+
+
+def test_the_cdks_generic_retry_lines_give_way_to_the_connectors_own(
+    api: FakeFastbill,
+) -> None:
+    api.expect(body("customer.get", 0), _customers(100))
+    api.expect(body("customer.get", 100), failure("Too many requests"), 429, {"Retry-After": "90"})
+    api.expect(body("customer.get", 100), "Bad Gateway", status=502)
+    api.expect(body("customer.get", 100), _customers(3, 100))
+
+    output = run_read(config(), "customers")
+
+    assert not output.is_in_logs(
+        "UserDefinedBackoffException|Caught retryable error|Retrying\\. Sleeping"
+    )
+    assert not output.is_in_logs("Response Content")  # the CDK quoted whole bodies here
+    assert output.is_in_logs("customers: waiting 1 min .*FastBill refused a call")
+    assert output.is_in_logs("customers: FastBill answered HTTP 502. Retrying in [0-9]+ s")
+
+
+def test_progress_is_logged_at_least_every_minute_while_a_stream_runs(clock: FakeClock) -> None:
+    from source_fastbill.progress import Ledger, Progress
+
+    ledger = Ledger(clock=clock)
+    progress = Progress(ledger)
+    progress.started("invoices")
+    lines = []
+    import logging
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Catch()
+    logging.getLogger("airbyte").addHandler(handler)
+    try:
+        for _ in range(5):
+            clock.sleep(31)
+            progress.record("invoices")
+    finally:
+        logging.getLogger("airbyte").removeHandler(handler)
+
+    assert lines == [
+        "invoices: 2 records and 0 API calls so far.",
+        "invoices: 4 records and 0 API calls so far.",
+    ]

@@ -303,3 +303,13 @@ def test_every_primary_key_and_cursor_is_declared_in_the_schema(edition: str) ->
                 assert properties[key]["type"] == ["null", "string"], (stream.name, key)
         if stream.supports_incremental:
             assert stream.cursor_field in properties, stream.name
+
+
+def test_check_of_an_automatic_config_against_a_pro_account_names_the_edition(
+    automatic_api: FakeFastbill, tmp_path: Path
+) -> None:
+    automatic_api.expect(body("subscription.get", limit=1), failure("unknown SERVICE"))
+
+    status, message = check_status(run_check(config(edition="automatic"), tmp_path))
+
+    assert status == "FAILED" and "'automatic' edition" in (message or "")
