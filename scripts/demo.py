@@ -3,7 +3,8 @@
 1. starts the local FastBill sandbox (Pro edition, about 1,250 records) on a free loopback port;
 2. runs the connector's check, discover and a read of every stream through PyAirbyte, which loads
    the records into the DuckDB file .demo/fastbill.duckdb;
-3. prints the rows per table and one query (net revenue per month), then stops the sandbox.
+3. prints the rows per table, one query (net revenue per month) and the four reports of
+   examples/analytics.sql, then stops the sandbox.
 
 Each run starts from a new DuckDB file, so running it twice gives the same result. Everything it
 writes (database, PyAirbyte logs) stays in the git-ignored .demo/ folder; nothing leaves 127.0.0.1.
@@ -12,11 +13,15 @@ writes (database, PyAirbyte logs) stays in the git-ignored .demo/ folder; nothin
 from __future__ import annotations
 
 import os
+import re
 import sys
 import textwrap
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +40,10 @@ DEMO_DIR = ROOT / ".demo"
 DATABASE = DEMO_DIR / "fastbill.duckdb"
 # The executable next to this Python: the one `make install` put into .venv/bin.
 CONNECTOR = Path(sys.executable).parent / "source-fastbill"
+ANALYTICS_SQL = ROOT / "examples" / "analytics.sql"
+# Each query of ANALYTICS_SQL starts at such a line; the comment line after it is its heading.
+QUERY_NAME = re.compile(r"^-- name: *(\w+) *$", re.MULTILINE)
+SHOWN_ROWS = 10  # per report; the rest is one query away (see the hint at the end)
 T = TypeVar("T")
 
 # Net revenue = sub_total (before VAT) of outgoing invoices that were not cancelled, per month of
@@ -57,6 +66,27 @@ ORDER BY month, currency
 
 class DemoError(Exception):
     """A step failed; the message says which and what to look at."""
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    """One query of examples/analytics.sql."""
+
+    name: str
+    heading: str
+    sql: str
+
+
+def analytics_queries(path: Path = ANALYTICS_SQL) -> list[NamedQuery]:
+    """The queries of the file, in its order: each runs from its `-- name:` line to the next."""
+    parts = QUERY_NAME.split(path.read_text(encoding="utf-8"))
+    queries = []
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        sql = body.strip().removesuffix(";").rstrip()
+        first = sql.splitlines()[0] if sql else ""
+        heading = first.removeprefix("--").strip() if first.startswith("--") else name
+        queries.append(NamedQuery(name, heading, sql))
+    return queries
 
 
 def main() -> int:
@@ -85,6 +115,7 @@ def main() -> int:
     # The connection must outlive the query, so it gets a name.
     code = f"import duckdb; con = duckdb.connect('{database}'); con.sql('FROM invoices').show()"
     print(f'  {python} -c "{code}"')
+    print(f"The reports above, in full and commented, are in {ANALYTICS_SQL.relative_to(ROOT)}.")
     return 0
 
 
@@ -125,6 +156,16 @@ def run_demo(ab: ModuleType, sandbox: FastbillSandbox) -> None:
             for r in revenue
         ],
     )
+
+    queries = analytics_queries()
+    if not queries:
+        raise DemoError(f"no `-- name: <query_name>` line in {ANALYTICS_SQL.relative_to(ROOT)}")
+    for query in queries:
+        print(f"\n{query.heading} [{query.name}]:\n")
+        answer = step(f"query {query.name}", lambda sql=query.sql: cache.run_sql_query(sql))
+        if not answer:
+            raise DemoError(f"{query.name} in {ANALYTICS_SQL.relative_to(ROOT)} found no rows")
+        print_answer(answer)
 
 
 def load_pyairbyte() -> ModuleType:
@@ -177,14 +218,60 @@ def say(text: str) -> None:
         print()
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Left-aligned first column, right-aligned numbers."""
+def print_answer(answer: Sequence[Mapping[str, Any]]) -> None:
+    """A query's rows as a table of at most SHOWN_ROWS rows; its leading text columns left-aligned.
+
+    A column with one value in every row (such as the date a report is measured at) is said
+    once above the table instead of in each row.
+    """
+    columns = list(answer[0])
+    texts = [{c: format_cell(value) for c, value in row.items()} for row in answer]
+    same = [c for c in columns if len(answer) > 1 and len({row[c] for row in texts}) == 1]
+    for column in same:
+        print(f"  {column.replace('_', ' ')}: {texts[0][column]}")
+    if same:
+        print()
+    columns = [c for c in columns if c not in same]
+    left = 0  # the leading columns that hold text (or nothing) in every row
+    while left < len(columns) and all(
+        row[columns[left]] is None or isinstance(row[columns[left]], str) for row in answer
+    ):
+        left += 1
+    print_table(
+        [c.replace("_", " ") for c in columns],
+        [[row[c] for c in columns] for row in texts[:SHOWN_ROWS]],
+        left=max(left, 1),
+    )
+    if len(answer) > SHOWN_ROWS:
+        print(f"  ... {len(answer) - SHOWN_ROWS} more rows ({len(answer)} in all)")
+
+
+def format_cell(value: Any) -> str:
+    """Amounts with two decimals and thousands separators, counts as whole numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (Decimal, float)):
+        return f"{value:,.2f}"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> None:
+    """The first `left` columns left-aligned (text), the others right-aligned (numbers)."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
 
     def line(cells: Sequence[Any]) -> str:
-        first, *rest = (str(cell) for cell in cells)
-        numbers = [cell.rjust(width) for cell, width in zip(rest, widths[1:], strict=True)]
-        return "  " + "  ".join([first.ljust(widths[0]), *numbers])
+        texts = [str(cell) for cell in cells]
+        aligned = [
+            text.ljust(width) if i < left else text.rjust(width)
+            for i, (text, width) in enumerate(zip(texts, widths, strict=True))
+        ]
+        return "  " + "  ".join(aligned)
 
     print(line(headers))
     print("  " + "  ".join("-" * width for width in widths))

@@ -228,3 +228,24 @@ def test_subscription_addons_are_keyed_by_subscription_and_article(
 
     assert addon["SUBSCRIPTION_ID"] == "3" and addon["ARTICLE_NUMBER"] == "A1"
     assert addon["STATUS"] == "active"
+
+
+def test_an_interrupted_child_sync_resumes_at_the_next_window_like_its_parent(
+    api: FakeFastbill,
+) -> None:
+    resume = {"resume": {"pass": "created", "from": "2026-01-01"}}
+    api.expect(
+        body("invoice.get", START_DATE="2026-01-01", END_DATE="2026-11-21"),
+        page("INVOICES", [{**invoice("9", ITEMS=[item("91")]), "INVOICE_DATE": "2026-03-01"}]),
+    )
+    api.expect(
+        body("invoice.get", START_PAID_DATE="2024-01-01", END_PAID_DATE="2026-11-21"),
+        page("INVOICES", []),
+    )
+    state = StateBuilder().with_stream_state("invoice_items", resume).build()
+
+    output = run_read(CFG, "invoice_items", mode=SyncMode.incremental, state=state)
+
+    assert [r["INVOICE_ITEM_ID"] for r in rows(output, "invoice_items")] == ["91"]
+    final = output.state_messages[-1].state.stream.stream_state.__dict__
+    assert final["synced_until"] == "2026-11-21" and "resume" not in final

@@ -1,0 +1,327 @@
+"""examples/analytics.sql against the sandbox: every report, computed again in plain Python.
+
+The streams are read in-process from a Pro sandbox and loaded into an in-memory DuckDB the way
+PyAirbyte loads them: one table per stream, top-level column names lower-cased, the column types
+from the stream's JSON schema, nested lists as JSON. Each query's whole answer (its rows in
+order) must equal what the records give when the same rules are applied to them directly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import duckdb
+import pytest
+import sqlalchemy
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.test.entrypoint_wrapper import read
+
+from integration_tests.conftest import connector_config
+from integration_tests.sandbox import FastbillSandbox
+from source_fastbill.source import SourceFastbill
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERIES = (
+    "revenue_per_product",
+    "receivables_per_customer",
+    "vat_per_rate_per_quarter",
+    "billable_hours_per_project",
+)
+STREAMS = (
+    "customers", "invoices", "invoice_items", "invoice_payments", "invoice_vat_items",
+    "products", "projects", "project_tasks", "time_entries",
+)  # fmt: skip
+Records = dict[str, list[dict[str, Any]]]
+Row = tuple[Any, ...]
+
+
+def _load_demo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fastbill_demo", ROOT / "scripts" / "demo.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+@pytest.fixture(scope="module")
+def queries() -> dict[str, str]:
+    """The queries as scripts/demo.py splits the file."""
+    return {query.name: query.sql for query in _load_demo().analytics_queries()}
+
+
+@pytest.fixture(scope="module")
+def config() -> Iterator[dict[str, Any]]:
+    with FastbillSandbox(edition="pro", size=1.0, seed=42, rate_limit=None) as sandbox:
+        yield connector_config(sandbox)
+
+
+@pytest.fixture(scope="module")
+def records(config: dict[str, Any]) -> Records:
+    catalog = CatalogBuilder()
+    for stream in STREAMS:
+        catalog.with_stream(stream, SyncMode.full_refresh)
+    output = read(SourceFastbill(), config, catalog.build())
+    assert not output.errors, output.get_formatted_error_message()
+    found: Records = {stream: [] for stream in STREAMS}
+    for message in output.records:
+        assert message.record is not None
+        found[message.record.stream].append(message.record.data)
+    assert all(found.values()), {stream: len(rows) for stream, rows in found.items()}
+    return found
+
+
+@pytest.fixture(scope="module")
+def database(
+    config: dict[str, Any], records: Records, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    schemas = {s.name: s.get_json_schema() for s in SourceFastbill().streams(config)}
+    folder = tmp_path_factory.mktemp("analytics")
+    con = duckdb.connect()
+    for stream, rows in records.items():
+        properties: Mapping[str, Any] = schemas[stream]["properties"]
+        columns = {name.lower(): _duckdb_type(spec) for name, spec in properties.items()}
+        path = folder / f"{stream}.jsonl"
+        with path.open("w", encoding="utf-8") as lines:
+            for row in rows:  # as PyAirbyte: fields outside the schema are dropped
+                kept = {name.lower(): row.get(name) for name in properties}
+                lines.write(json.dumps(kept, ensure_ascii=False) + "\n")
+        struct = ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items())
+        con.execute(
+            f"CREATE TABLE {stream} AS SELECT * FROM read_json('{path}', "
+            f"format = 'newline_delimited', columns = {{{struct}}})"
+        )
+    yield con
+    con.close()
+
+
+def _duckdb_type(spec: Mapping[str, Any]) -> str:
+    """The column type PyAirbyte's DuckDB cache gives a JSON schema property."""
+    types = spec.get("type", [])
+    kind = next((t for t in ([types] if isinstance(types, str) else types) if t != "null"), "")
+    if kind == "string":
+        return {"date": "DATE", "date-time": "TIMESTAMP"}.get(spec.get("format", ""), "VARCHAR")
+    return {
+        "number": "DECIMAL(38,9)",
+        "integer": "BIGINT",
+        "boolean": "BOOLEAN",
+        "array": "JSON",
+        "object": "JSON",
+    }.get(kind, "VARCHAR")
+
+
+def _answer(con: duckdb.DuckDBPyConnection, sql: str) -> list[Row]:
+    return [tuple(row) for row in con.execute(sql).fetchall()]
+
+
+# ---------------------------------------------------------------------------------------------
+# The same reports from the records
+
+
+def _amount(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+def _signed(invoice: Mapping[str, Any], value: Any) -> Decimal:
+    amount = _amount(value)
+    return -abs(amount) if invoice.get("TYPE") == "credit" else amount
+
+
+def _counts_as_revenue(invoice: Mapping[str, Any]) -> bool:
+    return invoice.get("TYPE") in ("outgoing", "credit") and not invoice.get("IS_CANCELED")
+
+
+def _invoices(records: Records) -> dict[str, dict[str, Any]]:
+    return {invoice["INVOICE_ID"]: invoice for invoice in records["invoices"]}
+
+
+def _current(records: Records, stream: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(invoice, child) for the children of each invoice's current version."""
+    invoices = _invoices(records)
+    for child in records[stream]:
+        invoice = invoices[child["INVOICE_ID"]]
+        if invoice.get("LASTUPDATE") == child.get("LASTUPDATE"):
+            yield invoice, child
+
+
+def expected_revenue_per_product(records: Records) -> list[Row]:
+    titles: dict[str, tuple[str, Any]] = {}
+    for product in records["products"]:
+        number, stamp = product.get("ARTICLE_NUMBER"), product.get("LASTUPDATE") or ""
+        if number is not None and (number not in titles or stamp > titles[number][0]):
+            titles[number] = (stamp, product.get("TITLE"))
+    items: Counter[tuple[Any, str]] = Counter()
+    net: defaultdict[tuple[Any, str], Decimal] = defaultdict(Decimal)
+    for invoice, item in _current(records, "invoice_items"):
+        if _counts_as_revenue(invoice):
+            key = (item.get("ARTICLE_NUMBER"), invoice.get("CURRENCY_CODE"))
+            items[key] += 1
+            net[key] += _signed(invoice, item.get("COMPLETE_NET"))
+    rows = [
+        (
+            number,
+            "(no article number)" if number is None else titles.get(number, ("", None))[1],
+            currency,
+            items[number, currency],
+            total,
+        )
+        for (number, currency), total in net.items()
+    ]
+    return sorted(rows, key=lambda r: (-r[4], r[0] is None, r[0] or "", r[2]))
+
+
+def expected_receivables_per_customer(records: Records) -> list[Row]:
+    as_of = date.fromisoformat(max(i.get("LASTUPDATE") for i in records["invoices"])[:10])
+    paid: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for invoice, payment in _current(records, "invoice_payments"):
+        paid[invoice["INVOICE_ID"]] += _amount(payment.get("AMOUNT"))
+    customers = {c.get("CUSTOMER_ID"): c for c in records["customers"]}
+    sums: dict[tuple[str, str], list[Any]] = {}
+    for invoice in records["invoices"]:
+        if invoice.get("TYPE") != "outgoing" or invoice.get("IS_CANCELED"):
+            continue
+        open_amount = _amount(invoice.get("TOTAL")) - paid[invoice["INVOICE_ID"]]
+        due = invoice.get("DUE_DATE")
+        overdue = due is not None and date.fromisoformat(due) < as_of
+        counts = sums.setdefault(
+            (invoice.get("CUSTOMER_ID"), invoice.get("CURRENCY_CODE")), [0, 0, 0]
+        )
+        counts[0] += open_amount > 0
+        counts[1] += open_amount
+        counts[2] += open_amount if overdue else 0
+    rows = []
+    for (customer_id, currency), (count, open_amount, overdue) in sums.items():
+        if open_amount <= 0:
+            continue
+        customer = customers.get(customer_id, {})
+        person = [customer.get(n) for n in ("FIRST_NAME", "LAST_NAME") if customer.get(n)]
+        name = customer.get("ORGANIZATION") or " ".join(person)
+        number = customer.get("CUSTOMER_NUMBER")
+        rows.append((customer_id, number, name, currency, count, open_amount, overdue, as_of))
+    return sorted(rows, key=lambda r: (-r[5], r[0], r[3]))
+
+
+def expected_vat_per_rate_per_quarter(records: Records) -> list[Row]:
+    invoices: Counter[tuple[str, str, Decimal]] = Counter()
+    sums: defaultdict[tuple[str, str, Decimal], list[Decimal]] = defaultdict(
+        lambda: [Decimal(0), Decimal(0)]
+    )
+    for invoice, vat in _current(records, "invoice_vat_items"):
+        if not _counts_as_revenue(invoice):
+            continue
+        day = date.fromisoformat(invoice["INVOICE_DATE"])
+        quarter = f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+        key = (quarter, invoice.get("CURRENCY_CODE"), _amount(vat.get("VAT_PERCENT")))
+        invoices[key] += 1
+        sums[key][0] += _signed(invoice, vat.get("COMPLETE_NET"))
+        sums[key][1] += _signed(invoice, vat.get("VAT_VALUE"))
+    rows = [(*key, invoices[key], net, tax) for key, (net, tax) in sums.items()]
+    rows.sort(key=lambda r: (r[1], -r[2]))
+    return sorted(rows, key=lambda r: r[0], reverse=True)  # stable: quarter descending
+
+
+def expected_billable_hours_per_project(records: Records) -> list[Row]:
+    names = {p["PROJECT_ID"]: p.get("PROJECT_NAME") for p in records["projects"]}
+    tasks = Counter(task["PROJECT_ID"] for task in records["project_tasks"])
+    entries: Counter[str] = Counter()
+    minutes: Counter[str] = Counter()
+    billable: Counter[str] = Counter()
+    for entry in records["time_entries"]:
+        project = entry["PROJECT_ID"]
+        entries[project] += 1
+        minutes[project] += entry.get("MINUTES") or 0
+        billable[project] += entry.get("BILLABLE_MINUTES") or 0
+    rows = [
+        (
+            project,
+            names.get(project),
+            tasks[project],
+            entries[project],
+            round(minutes[project] / 60, 2),
+            round(billable[project] / 60, 2),
+        )
+        for project in names.keys() | entries.keys()
+    ]
+    return sorted(rows, key=lambda r: (-r[5], -r[4], r[0] is None, r[0] or ""))
+
+
+EXPECTED = {
+    "revenue_per_product": expected_revenue_per_product,
+    "receivables_per_customer": expected_receivables_per_customer,
+    "vat_per_rate_per_quarter": expected_vat_per_rate_per_quarter,
+    "billable_hours_per_project": expected_billable_hours_per_project,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+
+
+def test_the_file_holds_the_four_queries_and_each_passes_through_sqlalchemy_unchanged(
+    queries: dict[str, str],
+) -> None:
+    assert tuple(queries) == QUERIES
+    for name, sql in queries.items():
+        # The demo runs them through PyAirbyte's run_sql_query, a sqlalchemy text(): a ":word"
+        # anywhere in the text, comments included, would become a bind parameter.
+        assert sqlalchemy.text(sql).compile().params == {}, name
+        assert sql.startswith("-- ") and not sql.endswith(";"), name
+
+
+@pytest.mark.parametrize("name", QUERIES)
+def test_a_report_gives_what_the_records_give(
+    name: str, queries: dict[str, str], records: Records, database: duckdb.DuckDBPyConnection
+) -> None:
+    answer = _answer(database, queries[name])
+    assert answer, f"{name} found no rows"
+    assert answer == EXPECTED[name](records)
+
+
+def test_the_sandbox_gives_every_report_something_to_tell(records: Records) -> None:
+    revenue = expected_revenue_per_product(records)
+    assert any(row[0] is None for row in revenue) and any(row[1] for row in revenue)
+    receivables = expected_receivables_per_customer(records)
+    assert any(row[6] == 0 for row in receivables) and any(row[6] > 0 for row in receivables)
+    vat = expected_vat_per_rate_per_quarter(records)
+    assert {row[2] for row in vat} >= {Decimal(0), Decimal(19)} and any(r[4] < 0 for r in vat)
+    types = {i.get("TYPE") for i in records["invoices"] if not i.get("IS_CANCELED")}
+    assert types == {"outgoing", "draft", "credit"}
+    assert any(i.get("IS_CANCELED") for i in records["invoices"])
+
+
+def test_children_removed_from_their_invoice_do_not_count(
+    queries: dict[str, str], database: duckdb.DuckDBPyConnection
+) -> None:
+    """In an append+dedup destination, a removed child keeps the invoice's older LASTUPDATE."""
+    before = {name: _answer(database, queries[name]) for name in QUERIES}
+    stale = "lastupdate - INTERVAL 1 DAY"
+    database.begin()
+    try:
+        for table, key, changed in (
+            ("invoice_items", "invoice_item_id", "invoice_item_id || ':removed'"),
+            ("invoice_payments", "payment_id", "payment_id || ':removed'"),
+            ("invoice_vat_items", "vat_percent", "vat_percent + 1"),
+        ):
+            copy = {key: changed, "lastupdate": stale}  # a new key, an older LASTUPDATE
+            values = [copy.get(column, column) for column in database.table(table).columns]
+            inserted = database.execute(
+                f"INSERT INTO {table} SELECT {', '.join(values)} FROM {table}"
+            ).fetchone()
+            assert inserted and inserted[0] > 0
+        after = {name: _answer(database, queries[name]) for name in QUERIES}
+    finally:
+        database.rollback()
+    assert after == before
