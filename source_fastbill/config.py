@@ -27,6 +27,10 @@ DEFAULT_REQUESTS_PER_MINUTE = 500  # FastBill's documented per-user limit
 # A page of 100 invoices with their items is well under a megabyte: minutes mean a stuck server.
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 120
 MAX_REQUEST_TIMEOUT_SECONDS = 300  # metadata.yaml's maxSecondsBetweenMessages allows for this
+# Three calls in flight keep a 250 ms round trip at FastBill's 500 calls a minute; more would only
+# wait in the shared budget.
+DEFAULT_NUM_WORKERS = 3
+MAX_NUM_WORKERS = 10
 # FastBill keeps dates and timestamps in German local time, without a zone.
 FASTBILL_TIMEZONE = "Europe/Berlin"
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -53,6 +57,7 @@ class FastbillConfig:
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
     requests_per_hour: int | None = None
     request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    num_workers: int = DEFAULT_NUM_WORKERS
 
     def __repr__(self) -> str:  # the API key must not reach a log line or a trace
         return f"FastbillConfig(username={self.username!r}, api_url={self.api_url!r}, ...)"
@@ -90,6 +95,9 @@ class FastbillConfig:
                 DEFAULT_REQUEST_TIMEOUT_SECONDS,
                 minimum=1,
                 maximum=MAX_REQUEST_TIMEOUT_SECONDS,
+            ),
+            num_workers=_whole_number(
+                config, "num_workers", DEFAULT_NUM_WORKERS, minimum=1, maximum=MAX_NUM_WORKERS
             ),
         )
 

@@ -66,15 +66,18 @@ class Credentials:
 
     prove: Callable[[], bool] = lambda: False
     proven: bool = False
+    # Set with `proven`: concurrent lanes wait for it (concurrency.py).
+    event: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def confirmed(self) -> None:
         self.proven = True
+        self.event.set()
 
     def work(self) -> bool:
         with self._lock:
-            if not self.proven:
-                self.proven = self.prove()
+            if not self.proven and self.prove():
+                self.confirmed()
             return self.proven
 
 

@@ -33,6 +33,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_fastbill import masking, state_file
 from source_fastbill.children import ALL_STREAMS
+from source_fastbill.concurrency import lanes, read_lanes
 from source_fastbill.config import FastbillConfig
 from source_fastbill.errors import CREDENTIALS_REJECTED, UNREACHABLE, Credentials, SyncContext
 from source_fastbill.progress import Ledger, Progress, summary_lines
@@ -132,7 +133,7 @@ class SourceFastbill(AbstractSource):
         context.pages.share(shared_services(settings.edition, names))
         failed: dict[str, FailureType] = {}
         try:
-            for message in super().read(logger, config, catalog, state):
+            for message in self._read_streams(logger, config, catalog, state, settings):
                 yield message
                 self._observe(message, progress, failed)
         except AirbyteTracedException as error:
@@ -145,6 +146,28 @@ class SourceFastbill(AbstractSource):
             context.pages.close()
             for line in summary_lines(context.ledger, names, failed):
                 logger.info(line)
+
+    def _read_streams(
+        self,
+        logger: logging.Logger,
+        config: Mapping[str, Any],
+        catalog: ConfiguredAirbyteCatalog,
+        state: list[AirbyteStateMessage] | None,
+        settings: FastbillConfig,
+    ) -> Iterator[AirbyteMessage]:
+        """The CDK's sequential read, or that read per lane, lanes side by side (concurrency.py)."""
+        catalogs = lanes(catalog, _service_of)
+        if settings.num_workers == 1 or len(catalogs) == 1:
+            yield from super().read(logger, config, catalog, state)
+            return
+        workers = min(settings.num_workers, len(catalogs))
+        logger.info(f"Reading {len(catalogs)} services on {workers} workers at once.")
+
+        def read_lane(lane: ConfiguredAirbyteCatalog) -> Iterator[AirbyteMessage]:
+            return AbstractSource.read(self, logger, config, lane, state)
+
+        context = self._http(settings)["context"]
+        yield from read_lanes(read_lane, catalogs, workers, context.credentials.event)
 
     @staticmethod
     def _observe(
@@ -199,6 +222,11 @@ def shared_services(edition: str, selected: list[str]) -> set[str]:
         if edition in stream.editions and _declared_name(stream) in selected
     )
     return {service for service, count in readers.items() if count > 1}
+
+
+def _service_of(name: str) -> str:
+    found = [s.service for s in ALL_STREAMS if _declared_name(s) == name]
+    return found[0] if found else name
 
 
 def _declared_name(stream: type[FastbillStream]) -> str:
