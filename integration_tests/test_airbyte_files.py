@@ -7,6 +7,7 @@ standalone image needs. No process is started: these run in milliseconds.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import re
@@ -285,3 +286,40 @@ def test_the_platform_heartbeat_allows_the_longest_silence_of_the_connector() ->
     longest_request = MAX_REQUEST_TIMEOUT_SECONDS + retry_wait(99)
     longest_silence = max(longest_request, HEARTBEAT_SECONDS)
     assert metadata["maxSecondsBetweenMessages"] >= 2 * longest_silence
+
+
+def _printed_texts() -> str:
+    """Every string the connector's modules can print: literals, and f-strings' literal parts."""
+    texts: list[str] = []
+    for path in sorted((ROOT / "source_fastbill").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.JoinedStr):
+                parts = [v.value if isinstance(v, ast.Constant) else " | " for v in node.values]
+                texts.append("".join(str(part) for part in parts))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                texts.append(node.value)
+    return " | ".join(" ".join(text.split()) for text in texts)
+
+
+def _table_messages() -> list[str]:
+    table = _docs_section("Limitations & Troubleshooting").split("### Troubleshooting", 1)[1]
+    cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    return [text for cell in cells for text in re.findall(r"`([^`]+)`", cell)]
+
+
+def test_every_message_in_the_troubleshooting_table_is_one_the_connector_prints() -> None:
+    pieces = re.split(r" \| |[;:,()'\"]", _printed_texts())
+    fragments = {piece.strip(" .") for piece in pieces if len(piece.strip(" .")) >= 8}
+    placeholder = r"\.\.\.|…|<[^>]+>|\bN\b|\bM\b"
+    stale = []
+    for message in _table_messages():
+        text = re.sub(placeholder, " ", message)
+        covered = [False] * len(text)
+        for fragment in fragments:  # values fill the f-strings' fields: cover what is literal
+            for match in re.finditer(re.escape(fragment), text):
+                covered[match.start() : match.end()] = [True] * len(fragment)
+        letters = [c for c, char in zip(covered, text, strict=True) if char.isalnum()]
+        if letters and sum(letters) < 0.4 * len(letters):  # a stale message: nearly none
+            stale.append(message)
+    assert not stale, stale
+    assert len(_table_messages()) >= 25

@@ -323,7 +323,8 @@ def test_second_incremental_read_re_emits_only_the_time_entry_lookback(
     assert sorted(again) == ["time_entries"]
     assert {row["TIME_ID"] for row in again["time_entries"]} == lookback
     assert len(lookback) == 13
-    assert _final_states(second) == state
+    by_stream = lambda states: {s["stream"]["stream_descriptor"]["name"]: s for s in states}  # noqa: E731
+    assert by_stream(_final_states(second)) == by_stream(state)  # streams end in any order
 
 
 def test_abnormally_large_state_reads_no_records(

@@ -80,6 +80,10 @@ def spread(records: list[dict[str, Any]], count: int = PER_STREAM) -> list[dict[
 
 
 def render(records: Mapping[str, list[dict[str, Any]]]) -> str:
+    # In the catalog's order: streams read side by side (num_workers) start in any order.
+    catalog = json.loads(CATALOG.read_text())["streams"]
+    order = {configured["stream"]["name"]: i for i, configured in enumerate(catalog)}
+    records = dict(sorted(records.items(), key=lambda item: order.get(item[0], len(order))))
     lines = [
         json.dumps(
             {"stream": stream, "data": data, "emitted_at": EMITTED_AT},

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
+import difflib
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -119,12 +121,36 @@ def _date(config: Mapping[str, Any], key: str) -> date | None:
     value = config.get(key)
     if value in (None, ""):
         return None
+    if not ISO_DATE.fullmatch(str(value)):  # fromisoformat also takes 20240101 from 3.11 on
+        raise ConfigError(f"{key} must be a date written YYYY-MM-DD, not {value!r}.")
     try:
-        if not ISO_DATE.fullmatch(str(value)):  # fromisoformat also takes 20240101 from 3.11 on
-            raise ValueError
         return date.fromisoformat(str(value))
     except ValueError:
-        raise ConfigError(f"{key} must be a date written YYYY-MM-DD, not {value!r}.") from None
+        raise ConfigError(
+            f"{key} {value} is not a day of the calendar: {_no_such_day(str(value))}."
+        ) from None
+
+
+def _no_such_day(text: str) -> str:
+    year, month, day = (int(part) for part in text.split("-"))
+    if not 1 <= month <= 12:
+        return f"there is no month {month:02d}"
+    days = calendar.monthrange(year, month)[1]
+    name = calendar.month_name[month]
+    return f"{name} {year} has {days} days" if day > days else f"there is no day {day:02d}"
+
+
+def unknown_keys(config: Mapping[str, Any], known: Iterable[str]) -> list[str]:
+    """One warning text per key the connector does not know, naming the closest known key."""
+    known = list(known)
+    found = []
+    for key in sorted(set(config) - set(known)):
+        if key.startswith("__"):  # the platform's and the CDK's own internal keys
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        found.append(f"The setting {key!r} is not one this connector knows: it is ignored.{hint}")
+    return found
 
 
 def _whole_number(

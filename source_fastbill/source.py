@@ -39,6 +39,7 @@ from source_fastbill.errors import CREDENTIALS_REJECTED, UNREACHABLE, Credential
 from source_fastbill.progress import Ledger, Progress, summary_lines
 from source_fastbill.quota import Quota, QuotaPolicy
 from source_fastbill.streams import Customers, EditionProbe, FastbillStream
+from source_fastbill.transport import quiet_cdk_retry_logs
 
 logger = logging.getLogger("airbyte")
 # A call reaches FastBill a little after the connector counted it; without a margin the server's
@@ -127,6 +128,7 @@ class SourceFastbill(AbstractSource):
         state: list[AirbyteStateMessage] | None = None,
     ) -> Iterator[AirbyteMessage]:
         settings = FastbillConfig.from_mapping(config)
+        quiet_cdk_retry_logs(logger)
         context = self._http(settings)["context"]
         progress = Progress(context.ledger)
         names = [configured.stream.name for configured in catalog.streams]

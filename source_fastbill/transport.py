@@ -38,8 +38,15 @@ class _ConnectorSaysItself(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.module == "rate_limiting":
             return False
-        # A stack trace before the trace message that says the same.
-        return not str(record.msg).startswith("Retries exhausted with backoff exception")
+        text = str(record.msg)
+        if text.startswith("Encountered an exception while reading stream"):
+            record.exc_info = record.exc_text = None  # the error trace carries the message
+            return True
+        # A stack trace before the trace message that says the same, and the CDK's timing table
+        # after every stream.
+        return not (
+            text.startswith("Retries exhausted with backoff exception") or " runtimes:" in text
+        )
 
 
 _FILTER = _ConnectorSaysItself()

@@ -11,7 +11,16 @@ import responses
 from airbyte_cdk.models import FailureType
 
 from source_fastbill.config import ConfigError, FastbillConfig, fastbill_today
-from unit_tests.conftest import check_status, config, records, run_check, run_read
+from unit_tests.conftest import (
+    FakeFastbill,
+    body,
+    check_status,
+    config,
+    page,
+    records,
+    run_check,
+    run_read,
+)
 
 
 @pytest.mark.parametrize(
@@ -29,7 +38,7 @@ from unit_tests.conftest import check_status, config, records, run_check, run_re
         ),
         (
             {"start_date": "2024-02-30"},
-            "start_date must be a date written YYYY-MM-DD, not '2024-02-30'.",
+            "start_date 2024-02-30 is not a day of the calendar: February 2024 has 29 days.",
         ),
         (
             {"username": "   "},
@@ -119,3 +128,32 @@ def test_a_boolean_is_not_a_request_count() -> None:
 def test_today_is_fastbills_date_not_the_machines() -> None:
     late_evening_utc = datetime(2026, 11, 20, 23, 30, tzinfo=timezone.utc)
     assert fastbill_today(late_evening_utc) == date(2026, 11, 21)  # 00:30 in Berlin
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("2023-02-29", "February 2023 has 28 days"),
+        ("2024-04-31", "April 2024 has 30 days"),
+        ("2024-13-01", "there is no month 13"),
+        ("2024-01-00", "there is no day 00"),
+    ],
+)
+def test_a_date_written_right_that_is_no_day_says_what_is_wrong(value: str, said: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        FastbillConfig.from_mapping(config(end_date=value))
+    assert error.value.message == f"end_date {value} is not a day of the calendar: {said}."
+
+
+def test_a_typo_in_a_setting_is_warned_about_with_the_closest_known_key(
+    api: FakeFastbill, tmp_path: Path
+) -> None:
+    api.expect(body("revenue.get", limit=1), page("REVENUES", []))
+
+    output = run_check({**config(), "start_data": "2025-01-01", "__internal": 1}, tmp_path)
+
+    assert output.is_in_logs(
+        "The setting 'start_data' is not one this connector knows: it is ignored. "
+        "Did you mean 'start_date'\\?"
+    )
+    assert not output.is_in_logs("__internal")
