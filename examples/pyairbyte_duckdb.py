@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ def read_into_duckdb(
     full_refresh: bool = False,
 ) -> dict[str, Any]:
     """One read into the DuckDB file; returns the records read and each table's row count."""
+    # google-* client libraries (PyAirbyte's BigQuery support) warn about Python versions.
+    warnings.filterwarnings("ignore", category=FutureWarning)
     import airbyte as ab  # after offline_environment()
     from airbyte.caches import DuckDBCache
 

@@ -297,3 +297,18 @@ def test_a_stream_specific_error_lets_the_other_streams_sync(api: FakeFastbill) 
 
     assert records(output) == [{"TEMPLATE_ID": "1"}]
     assert last_error(output)[0] == FailureType.system_error
+
+
+def test_a_failure_is_said_once_in_the_connectors_words_without_the_cdks_dumps(
+    api: FakeFastbill,
+) -> None:
+    api.expect(body("customer.get"), failure("LoginError: wrong API key"))
+
+    output = run_read(config(), "customers", expect_error=True)
+
+    assert not output.is_in_logs("error message: 'None'")  # the CDK's request/response dump
+    assert not output.is_in_logs("Request \\(body\\)")
+    assert not output.is_in_logs("runtimes:")
+    assert not output.is_in_logs("Traceback")
+    (stream_error, *_) = output.errors
+    assert stream_error.trace.error.message.startswith("FastBill rejected the credentials")

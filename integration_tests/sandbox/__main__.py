@@ -2,16 +2,24 @@
 
 python -m integration_tests.sandbox --edition pro --size 1 --seed 42 --port 0
 {"url": "http://127.0.0.1:41234/api/1.0/api.php", "username": "...", "api_key": "...", ...}
+
+With `--write-config secrets/sandbox.json` it also writes a connector config for the running
+sandbox (username, api_key, edition, api_url) to that file before it announces the URL, and
+removes the file again when it stops: `main.py check --config secrets/sandbox.json` just works.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from .server import LIMIT_RESPONSES, FastbillSandbox
 
@@ -47,7 +55,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--warm", action="store_true", help="build every row before announcing the URL"
     )
+    parser.add_argument(
+        "--write-config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write a connector config for this sandbox to PATH (removed again on exit)",
+    )
     return parser
+
+
+def connector_config(sandbox: FastbillSandbox) -> dict[str, Any]:
+    """What the connector needs to read this sandbox; no end_date, so incremental syncs move."""
+    return {
+        "username": sandbox.username,
+        "api_key": sandbox.api_key,
+        "edition": sandbox.edition,
+        "api_url": sandbox.url,
+    }
+
+
+def write_config(path: Path, config: dict[str, Any]) -> None:
+    """Whole or not at all: a script waiting for the file never reads half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(partial, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,18 +114,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.warm:
         sandbox.warm()
     sandbox.start()
-    announcement = {
-        "url": sandbox.url,
-        "admin_url": sandbox.base_url + "/_sandbox/",
-        "username": sandbox.username,
-        "api_key": sandbox.api_key,
-        "edition": sandbox.edition,
-        "counts": sandbox.counts(),
-    }
-    print(json.dumps(announcement), flush=True)
-    while not stop.wait(0.5):  # a timed wait lets the signal handler run promptly
-        pass
-    sandbox.stop()
+    try:
+        if args.write_config is not None:
+            write_config(args.write_config, connector_config(sandbox))
+        announcement = {
+            "url": sandbox.url,
+            "admin_url": sandbox.base_url + "/_sandbox/",
+            "username": sandbox.username,
+            "api_key": sandbox.api_key,
+            "edition": sandbox.edition,
+            "counts": sandbox.counts(),
+        }
+        print(json.dumps(announcement), flush=True)
+        while not stop.wait(0.5):  # a timed wait lets the signal handler run promptly
+            pass
+    finally:
+        sandbox.stop()
+        if args.write_config is not None:  # its port is gone: a stale file would only mislead
+            with contextlib.suppress(FileNotFoundError):
+                args.write_config.unlink()
     return 0
 
 
