@@ -44,7 +44,7 @@ RUN (getent passwd airbyte > /dev/null \
 RUN printf '#!/bin/sh\nset -e\nexec source-fastbill "$@"\n' > /entrypoint.sh \
     && chmod 755 /entrypoint.sh
 WORKDIR /airbyte/integration_code
-LABEL io.airbyte.name=airbyte/source-fastbill io.airbyte.version=1.0.0
+LABEL io.airbyte.name=airbyte/source-fastbill io.airbyte.version=1.1.0
 ENV AIRBYTE_ENTRYPOINT="/entrypoint.sh"
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 1000

@@ -83,12 +83,12 @@ def _changelog_rows() -> list[list[str]]:
 
 def test_one_version_everywhere() -> None:
     version = _pyproject("version")
-    assert version == "1.0.0"
+    assert version == "1.1.0"
     assert _metadata()["dockerImageTag"] == version
     assert f"io.airbyte.version={version}" in _dockerfile()
     assert f"io.airbyte.name={_metadata()['dockerRepository']}" in _dockerfile()
     newest = _changelog_rows()[0]
-    assert newest[:2] == [version, _metadata()["releaseDate"]] == ["1.0.0", "2026-11-21"]
+    assert newest[:2] == [version, _metadata()["releaseDate"]] == ["1.1.0", "2026-12-01"]
 
 
 def test_metadata_has_what_the_registry_requires() -> None:

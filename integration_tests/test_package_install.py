@@ -101,7 +101,7 @@ def test_the_package_is_installed_from_a_wheel_not_editable(venv: CleanVenv) -> 
     )
     module_file, version, direct_url = found
     assert Path(module_file) == venv.site_packages / "source_fastbill" / "__init__.py"
-    assert version == "1.0.0"
+    assert version == "1.1.0"
     assert json.loads(direct_url) == {"dir_info": {}, "url": ROOT.as_uri()}  # no "editable"
     assert venv.executable.is_file()
 
