@@ -8,12 +8,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,8 @@ import pytest
 
 from integration_tests.faultserver import FaultServer, Handler
 from integration_tests.sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME, FastbillSandbox
+from unit_tests import fake_time
+from unit_tests.fake_time import FakeClock
 
 REPO = Path(__file__).resolve().parents[1]
 MAIN = REPO / "main.py"
@@ -235,40 +235,15 @@ def private_sandbox() -> Iterator[Callable[..., FastbillSandbox]]:
 # In-process runs against the fault-injection server (test_faults.py, test_concurrency.py)
 
 
-class FakeClock:
-    """Time passes only when the connector waits; every wait is recorded, none is slept."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc).timestamp()
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        if seconds:
-            self.waits.append(round(seconds, 3))
-            self.now += seconds
-
-
 @pytest.fixture
 def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """The connector's waits are recorded, not slept; runs go through its own entry point."""
-    import airbyte_cdk.sources.streams.call_rate as call_rate
-    import airbyte_cdk.sources.streams.http.rate_limiting as rate_limiting
-    import backoff._sync
     from airbyte_cdk.test import entrypoint_wrapper
 
-    from source_fastbill import progress
     from source_fastbill.run import FastbillEntrypoint
 
-    fake = FakeClock()
-    fake_time = types.SimpleNamespace(sleep=fake.sleep, time=fake, monotonic=fake)
-    for module in (backoff._sync, rate_limiting, call_rate):
-        monkeypatch.setattr(module, "time", fake_time)
-    monkeypatch.setattr(progress, "wall_clock", fake)
     monkeypatch.setattr(entrypoint_wrapper, "AirbyteEntrypoint", FastbillEntrypoint)
-    return fake
+    return fake_time.install(monkeypatch)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import time
-import types
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from typing import Any
 import pytest
 import requests
 from airbyte_cdk.models import SyncMode
-from airbyte_cdk.test import entrypoint_wrapper
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.models.scenario import ExpectedOutcome
@@ -34,7 +32,7 @@ from integration_tests.sandbox import FastbillSandbox
 from integration_tests.sandbox.data import STREAM_SERVICES
 from integration_tests.sandbox.server import MAX_LIMIT, UNKNOWN_REFUSAL
 from source_fastbill import SourceFastbill
-from source_fastbill.run import FastbillEntrypoint
+from unit_tests.fake_time import FakeClock
 
 QUOTA = 5  # served calls per window
 WINDOW = 3600.0  # seconds: FastBill's hour
@@ -48,43 +46,10 @@ REAL_SECONDS = 60.0  # a generous bound on the real time; the point is that noth
 # Harness
 
 
-class FakeClock:
-    """Epoch-like seconds that pass only when the connector sleeps; every sleep is recorded."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-        self.started = self.now
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        if seconds:  # the backoff library also "sleeps" 0 s around the CDK's own waits
-            self.waits.append(round(seconds, 3))
-            self.now += seconds
-
-    @property
-    def advanced(self) -> float:
-        return self.now - self.started
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """The connector's retry waits, budget waits and clock, all on one fake (as unit_tests do)."""
-    import airbyte_cdk.sources.streams.call_rate as call_rate
-    import airbyte_cdk.sources.streams.http.rate_limiting as rate_limiting
-    import backoff._sync
-
-    from source_fastbill import progress
-
-    fake = FakeClock()
-    fake_time = types.SimpleNamespace(sleep=fake.sleep, time=fake, monotonic=fake)
-    for module in (backoff._sync, rate_limiting, call_rate):
-        monkeypatch.setattr(module, "time", fake_time)
-    monkeypatch.setattr(progress, "wall_clock", fake)
-    monkeypatch.setattr(entrypoint_wrapper, "AirbyteEntrypoint", FastbillEntrypoint)
-    return fake
+def clock(fake_clock: FakeClock) -> FakeClock:
+    """The connector's waits and the sandbox's quota windows, all on one fake clock."""
+    return fake_clock
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,8 @@ from responses import matchers
 
 from source_fastbill import SourceFastbill
 from source_fastbill.run import FastbillEntrypoint
+from unit_tests import fake_time
+from unit_tests.fake_time import FakeClock
 
 PRO_URL = "https://my.fastbill.com/api/1.0/api.php"
 AUTOMATIC_URL = "https://app.monsum.com/api/1.0/api.php"
@@ -94,38 +94,10 @@ def connector_entrypoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(entrypoint_wrapper, "AirbyteEntrypoint", FastbillEntrypoint)
 
 
-class FakeClock:
-    """Time that passes only when the connector waits: every wait is recorded, none is slept."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        if seconds:  # the backoff library also "sleeps" 0 s around the CDK's own waits
-            self.waits.append(round(seconds, 3))
-            self.now += seconds
-
-
 @pytest.fixture(autouse=True)
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """The retry waits (backoff), the budget's waits (quota holds) and the connector's clock."""
-    import airbyte_cdk.sources.streams.call_rate as call_rate
-    import airbyte_cdk.sources.streams.http.rate_limiting as rate_limiting
-    import backoff._sync
-
-    from source_fastbill import progress
-
-    fake = FakeClock()
-    fake_time = types.SimpleNamespace(sleep=fake.sleep, time=fake, monotonic=fake)
-    monkeypatch.setattr(backoff._sync, "time", fake_time)
-    monkeypatch.setattr(rate_limiting, "time", fake_time)
-    monkeypatch.setattr(call_rate, "time", fake_time)
-    monkeypatch.setattr(progress, "wall_clock", fake)
-    return fake
+    return fake_time.install(monkeypatch)
 
 
 @pytest.fixture
