@@ -159,6 +159,7 @@ class SourceFastbill(AbstractSource):
     ) -> Iterator[AirbyteMessage]:
         """The CDK's sequential read, or that read per lane, lanes side by side (concurrency.py)."""
         catalogs = lanes(catalog, _service_of)
+        catalogs.sort(key=lambda lane: -max(map(_lane_weight, lane.streams)))
         if settings.num_workers == 1 or len(catalogs) == 1:
             yield from super().read(logger, config, catalog, state)
             return
@@ -224,6 +225,11 @@ def shared_services(edition: str, selected: list[str]) -> set[str]:
         if edition in stream.editions and _declared_name(stream) in selected
     )
     return {service for service, count in readers.items() if count > 1}
+
+
+def _lane_weight(configured: Any) -> int:
+    found = [s.lane_weight for s in ALL_STREAMS if _declared_name(s) == configured.stream.name]
+    return found[0] if found else 1
 
 
 def _service_of(name: str) -> str:

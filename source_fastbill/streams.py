@@ -70,6 +70,9 @@ class FastbillStream(HttpStream, ABC):
     response_key: ClassVar[str]  # e.g. "INVOICES"
     primary_key: ClassVar[str]
     editions: ClassVar[frozenset[str]] = PRO
+    # How many pages a typical account has here, relative to the others: the largest lanes start
+    # first when streams are read side by side, so none is left running alone at the end.
+    lane_weight: ClassVar[int] = 1
 
     def __init__(
         self,
@@ -296,12 +299,16 @@ PAID_DATES = DateFilter("PAID_DATE", (("START_PAID_DATE", "END_PAID_DATE"),))
 class Customers(FastbillStream):
     """customer.get"""
 
+    lane_weight = 2
+
     service, response_key, primary_key = "customer.get", "CUSTOMERS", "CUSTOMER_ID"
     editions = BOTH_EDITIONS
 
 
 class Contacts(FastbillStream):
     """contact.get: all contacts at once, or customer by customer where FastBill insists."""
+
+    lane_weight = 2
 
     service, response_key, primary_key = "contact.get", "CONTACTS", "CONTACT_ID"
     _per_customer = False  # set when FastBill answers "missing / invalid field: CUSTOMER_ID"
@@ -346,6 +353,8 @@ class Contacts(FastbillStream):
 class Invoices(DateWindowStream):
     """invoice.get (Pro): incremental by invoice date, payment date and LASTUPDATE."""
 
+    lane_weight = 4
+
     service, response_key, primary_key = "invoice.get", "INVOICES", "INVOICE_ID"
     date_filter, paid_filter = INVOICE_DATES, PAID_DATES
 
@@ -359,12 +368,16 @@ class RecurringInvoices(FastbillStream):
 class Revenues(DateWindowStream):
     """revenue.get: the invoice.get filters apply."""
 
+    lane_weight = 3
+
     service, response_key, primary_key = "revenue.get", "REVENUES", "INVOICE_ID"
     date_filter, paid_filter = INVOICE_DATES, PAID_DATES
 
 
 class Expenses(DateWindowStream):
     """expense.get"""
+
+    lane_weight = 3
 
     service, response_key, primary_key = "expense.get", "EXPENSES", "INVOICE_ID"
     date_filter, paid_filter = INVOICE_DATES, PAID_DATES
@@ -385,6 +398,8 @@ class Projects(FastbillStream):
 class TimeEntries(DateWindowStream):
     """time.get: always by date window, since without one FastBill returns this month's last 10."""
 
+    lane_weight = 5
+
     service, response_key, primary_key = "time.get", "TIMES", "TIME_ID"
     date_filter = DateFilter("DATE", (("START_DATE", "END_DATE"),))
     change_field = None
@@ -393,6 +408,8 @@ class TimeEntries(DateWindowStream):
 
 class Estimates(DateWindowStream):
     """estimate.get: docs say START_DATE/END_DATE, SDKs START_ESTIMATE_DATE; both are sent."""
+
+    lane_weight = 2
 
     service, response_key, primary_key = "estimate.get", "ESTIMATES", "ESTIMATE_ID"
     date_filter = DateFilter(
