@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import airbyte_cdk.sources.utils.casing as casing
 from airbyte_cdk.models import SyncMode
 
 from source_fastbill.streams import (
@@ -35,6 +34,7 @@ from source_fastbill.streams import (
     Revenues,
     Subscriptions,
     _schema,
+    stream_name,
 )
 
 INVOICE_FIELDS = (
@@ -84,10 +84,10 @@ class ChildStream(FastbillStream):
         return parent_of(type(self))
 
     def record_schema(self) -> Mapping[str, Any]:
-        return _schema(_stream_name(self._parent))
+        return _schema(stream_name(self._parent))
 
     def get_json_schema(self) -> Mapping[str, Any]:
-        return child_schema(_stream_name(self._parent), self.record_key, self.nesting)
+        return child_schema(stream_name(self._parent), self.record_key, self.nesting)
 
     def read_records(
         self,
@@ -108,11 +108,6 @@ def parent_of(child: type[FastbillStream]) -> type[FastbillStream]:
         for c in child.__mro__[1:]
         if issubclass(c, FastbillStream) and not issubclass(c, ChildStream)
     )
-
-
-def _stream_name(stream: type[FastbillStream]) -> str:
-    name = vars(stream).get("name")
-    return name if isinstance(name, str) else casing.camel_to_snake(stream.__name__)
 
 
 def unfold(
@@ -264,3 +259,8 @@ def _with_children() -> tuple[type[FastbillStream], ...]:
 
 # Discover lists the streams in this order: each parent, then its children.
 ALL_STREAMS = _with_children()
+
+
+def by_name(edition: str) -> dict[str, type[FastbillStream]]:
+    """The edition's stream classes by the names the catalog gives them."""
+    return {stream_name(s): s for s in ALL_STREAMS if edition in s.editions}

@@ -136,14 +136,14 @@ def suggested_hourly(observed: int) -> int:
 
 
 def _describe(tally: Tally) -> str:
-    waits = ", ".join(f"{kind} {_duration(tally.waited[kind])}" for kind in WAIT_KINDS)
+    waits = ", ".join(f"{kind} {duration(tally.waited[kind])}" for kind in WAIT_KINDS)
     return (
         f"{tally.records:,} records, {tally.calls:,} API calls, {tally.refused:,} refused; "
         f"waited: {waits}"
     )
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
@@ -173,6 +173,3 @@ class Progress:
             logger.info(
                 f"{stream}: {tally.records:,} records and {tally.calls:,} API calls so far."
             )
-
-
-duration = _duration

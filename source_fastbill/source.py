@@ -8,7 +8,6 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
-import airbyte_cdk.sources.utils.casing as casing
 from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
@@ -32,7 +31,7 @@ from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_fastbill import masking, state_file
-from source_fastbill.children import ALL_STREAMS
+from source_fastbill.children import ALL_STREAMS, by_name
 from source_fastbill.concurrency import lanes, read_lanes
 from source_fastbill.config import FastbillConfig
 from source_fastbill.errors import CREDENTIALS_REJECTED, UNREACHABLE, Credentials, SyncContext
@@ -158,11 +157,12 @@ class SourceFastbill(AbstractSource):
         settings: FastbillConfig,
     ) -> Iterator[AirbyteMessage]:
         """The CDK's sequential read, or that read per lane, lanes side by side (concurrency.py)."""
-        catalogs = lanes(catalog, _service_of)
-        catalogs.sort(key=lambda lane: -max(map(_lane_weight, lane.streams)))
+        declared = by_name(settings.edition)
+        catalogs = lanes(catalog, lambda name: declared[name].service if name in declared else name)
         if settings.num_workers == 1 or len(catalogs) == 1:
             yield from super().read(logger, config, catalog, state)
             return
+        catalogs.sort(key=lambda lane: -max(_lane_weight(declared, s) for s in lane.streams))
         workers = min(settings.num_workers, len(catalogs))
         logger.info(f"Reading {len(catalogs)} services on {workers} workers at once.")
 
@@ -219,29 +219,14 @@ class SourceFastbill(AbstractSource):
 
 def shared_services(edition: str, selected: list[str]) -> set[str]:
     """The services that more than one selected stream reads: their pages are paid for once."""
-    readers = Counter(
-        stream.service
-        for stream in ALL_STREAMS
-        if edition in stream.editions and _declared_name(stream) in selected
-    )
+    declared = by_name(edition)
+    readers = Counter(declared[name].service for name in selected if name in declared)
     return {service for service, count in readers.items() if count > 1}
 
 
-def _lane_weight(configured: Any) -> int:
-    found = [s.lane_weight for s in ALL_STREAMS if _declared_name(s) == configured.stream.name]
-    return found[0] if found else 1
-
-
-def _service_of(name: str) -> str:
-    found = [s.service for s in ALL_STREAMS if _declared_name(s) == name]
-    return found[0] if found else name
-
-
-def _declared_name(stream: type[FastbillStream]) -> str:
-    name = vars(stream).get("name")
-    if isinstance(name, str):
-        return name
-    return casing.camel_to_snake(stream.__name__)  # the CDK's default for Stream.name
+def _lane_weight(declared: Mapping[str, type[FastbillStream]], configured: Any) -> int:
+    stream = declared.get(configured.stream.name)
+    return stream.lane_weight if stream else 1
 
 
 def _fails_every_stream(message: str) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
+import airbyte_cdk.sources.utils.casing as casing
 import requests
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.message import InMemoryMessageRepository
@@ -59,6 +60,12 @@ CHECK_RETRIES, RETRIES = 1, 5
 @functools.cache
 def _schema(name: str) -> dict[str, Any]:
     return ResourceSchemaLoader("source_fastbill").get_schema(name)
+
+
+def stream_name(stream: type[HttpStream]) -> str:
+    """A stream class's name as the CDK gives it: its `name`, else its class name in snake case."""
+    name = vars(stream).get("name")
+    return name if isinstance(name, str) else casing.camel_to_snake(stream.__name__)
 
 
 class FastbillStream(HttpStream, ABC):
