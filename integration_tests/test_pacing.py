@@ -29,7 +29,9 @@ STREAMS = {  # 15 calls in all: three full windows of 5
 @pytest.fixture
 def scaled_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("source_fastbill.source.MINUTE", timedelta(seconds=WINDOW))
-    monkeypatch.setattr("source_fastbill.source.WINDOW_MARGIN", timedelta(seconds=0.1))
+    # The margin covers the jitter between counting a call and its arrival, which does not scale
+    # with the window; with calls side by side under load 0.1 s was at times too little.
+    monkeypatch.setattr("source_fastbill.source.WINDOW_MARGIN", timedelta(seconds=0.3))
 
 
 def test_a_paced_sync_is_never_rejected_and_runs_close_to_the_limit(scaled_budget: None) -> None:
