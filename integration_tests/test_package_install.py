@@ -190,7 +190,7 @@ def test_declared_dependencies_resolve_to_the_locked_versions(venv: CleanVenv) -
         "print(json.dumps(m.distribution('source-fastbill').requires))"
     )
     runtime = [Requirement(text) for text in requires if Requirement(text).marker is None]
-    assert sorted(r.name for r in runtime) == ["airbyte-cdk", "pendulum", "requests"]
+    assert sorted(r.name for r in runtime) == ["airbyte-cdk", "dateparser", "pendulum", "requests"]
     names = [r.name for r in runtime]
     versions = venv.evaluate(
         f"import importlib.metadata as m, json; print(json.dumps([m.version(n) for n in {names}]))"
