@@ -26,6 +26,8 @@ from typing import Any
 from airbyte_cdk.models import AirbyteMessage, ConfiguredAirbyteCatalog, FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_fastbill.interrupt import Interrupted
+
 QUEUE_SIZE = 1_000  # messages in flight between the lanes and stdout: memory stays flat
 POLL_SECONDS = 0.1
 ReadLane = Callable[[ConfiguredAirbyteCatalog], Iterator[AirbyteMessage]]
@@ -39,6 +41,16 @@ def lanes(
     for configured in catalog.streams:
         grouped.setdefault(service_of(configured.stream.name), []).append(configured)
     return [ConfiguredAirbyteCatalog(streams=streams) for streams in grouped.values()]
+
+
+def _delivered(inbox: queue.Queue[tuple[str, Any]]) -> Iterator[AirbyteMessage]:
+    while True:
+        try:
+            kind, item = inbox.get_nowait()
+        except queue.Empty:
+            return
+        if kind == "message":
+            yield item
 
 
 def read_lanes(
@@ -82,6 +94,8 @@ def read_lanes(
                 if not deliver("message", message):
                     messages.close()  # type: ignore[attr-defined]
                     return
+        except Interrupted:
+            return  # the process stops: the main thread says so, once
         except AirbyteTracedException as error:  # the CDK's closing error of a failed lane
             deliver("failed", error)
         except Exception as error:  # a bug: it must not vanish with its thread
@@ -104,6 +118,10 @@ def read_lanes(
                 failures.append(item)
             else:
                 done += 1
+    except Interrupted:
+        stop.set()
+        yield from _delivered(inbox)  # what the lanes read before the signal, states included
+        raise
     finally:
         stop.set()  # a sync stopped early: the lanes end at their next message
         pool.shutdown(wait=False, cancel_futures=True)

@@ -30,6 +30,7 @@ from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping impor
 
 from source_fastbill import protocol
 from source_fastbill.config import API_URLS, FastbillConfig
+from source_fastbill.failures import Failure, Failures
 from source_fastbill.progress import Ledger, wall_clock
 from source_fastbill.quota import NOTEWORTHY_SECONDS, Decision, Quota, hint, looks_like_quota
 from source_fastbill.quota import until_text as _until_text
@@ -89,6 +90,7 @@ class SyncContext:
     quota: Quota
     credentials: Credentials
     pages: SharedPages = field(default_factory=SharedPages)
+    failures: Failures = field(default_factory=Failures)
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
                 f"The FastBill api_url {self.api_url} is not usable: {response_or_exception}",
             )
         if isinstance(response_or_exception, requests.RequestException):
+            self.context.failures.noted(self.endpoint.stream, Failure.UNREACHABLE)
             return self._retry(
                 response_or_exception,
                 f"{UNREACHABLE} at {self.api_url} ({type(response_or_exception).__name__}: "
@@ -151,6 +154,7 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
         return super().interpret_response(response_or_exception)
 
     def _interpret(self, response: requests.Response) -> ErrorResolution:
+        self.context.failures.cleared(self.endpoint.stream)  # any answer: FastBill is reachable
         status = response.status_code
         texts = protocol.errors(response) if status < 500 else []
         if texts:
@@ -278,6 +282,7 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
                 f"probably do not include it. Deselect the stream '{self.endpoint.stream}', or "
                 "ask FastBill to enable it.",
             )
+        self.context.failures.noted(self.endpoint.stream, Failure.CREDENTIALS)
         return _resolution(
             ResponseAction.FAIL,
             FailureType.config_error,

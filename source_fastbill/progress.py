@@ -12,9 +12,11 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from airbyte_cdk.models import AirbyteMessage, AirbyteStreamStatus, Type
 
 logger = logging.getLogger("airbyte")
 Clock = Callable[[], float]
@@ -22,6 +24,7 @@ HOUR = 3600.0
 MINUTE = 60.0
 PROGRESS_EVERY_SECONDS = 60.0
 WAIT_KINDS = ("pacing", "quota", "retries")
+DONE, FAILED, INTERRUPTED, NOT_STARTED = "done", "failed", "interrupted", "not started"
 
 
 def wall_clock() -> float:
@@ -112,13 +115,12 @@ class Ledger:
         return total
 
 
-def summary_lines(ledger: Ledger, streams: list[str], failed: Iterable[str]) -> list[str]:
-    """One line per stream of the sync and one for the whole sync."""
-    failed = set(failed)
+def summary_lines(ledger: Ledger, streams: list[str], outcomes: Mapping[str, str]) -> list[str]:
+    """One line per stream of the sync (done, failed, interrupted or not started) and one more."""
     lines = []
     for name in streams:
         tally = ledger.tallies.get(name, Tally())
-        outcome = "failed" if name in failed else "done"
+        outcome = outcomes.get(name, NOT_STARTED)
         lines.append(f"Sync summary, {name} ({outcome}): {_describe(tally)}.")
     total = ledger.total(streams)
     lines.append(f"Sync summary, all {len(streams)} streams: {_describe(total)}.")
@@ -160,6 +162,33 @@ class Progress:
     def __init__(self, ledger: Ledger, every: float = PROGRESS_EVERY_SECONDS) -> None:
         self.ledger, self.every = ledger, every
         self._last: dict[str, float] = {}
+        self._status: dict[str, AirbyteStreamStatus] = {}
+
+    def observe(self, message: AirbyteMessage) -> None:
+        """Every message of the sync: records count, stream statuses tell each stream's state."""
+        if message.type == Type.RECORD and message.record:
+            self.record(message.record.stream)
+            return
+        trace = message.trace if message.type == Type.TRACE else None
+        status = trace.stream_status if trace else None
+        if status is not None:
+            self._status[status.stream_descriptor.name] = status.status
+
+    def outcomes(self, streams: Iterable[str], failed: Iterable[str]) -> dict[str, str]:
+        """Each stream's outcome: one started and neither completed nor failed was cut short."""
+        failed = set(failed)
+        found = {}
+        for name in streams:
+            status = self._status.get(name)
+            if name in failed or status == AirbyteStreamStatus.INCOMPLETE:
+                found[name] = FAILED
+            elif status == AirbyteStreamStatus.COMPLETE:
+                found[name] = DONE
+            elif status is None:
+                found[name] = NOT_STARTED
+            else:
+                found[name] = INTERRUPTED
+        return found
 
     def started(self, stream: str) -> None:
         self._last[stream] = self.ledger.clock()

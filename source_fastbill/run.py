@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Generator
 from typing import Any
 
 from airbyte_cdk.entrypoint import PRINT_BUFFER, AirbyteEntrypoint
 from airbyte_cdk.models import ConnectorSpecification
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_fastbill import interrupt
 from source_fastbill.config import FastbillConfig, unknown_keys
+from source_fastbill.interrupt import Interrupted
 from source_fastbill.source import SourceFastbill
 
 logger = logging.getLogger("airbyte")
@@ -35,18 +39,56 @@ class FastbillEntrypoint(AirbyteEntrypoint):
 def run(args: list[str] | None = None) -> None:
     entrypoint = FastbillEntrypoint(SourceFastbill())
     parsed = entrypoint.parse_args(sys.argv[1:] if args is None else args)
-    said = False
-    with PRINT_BUFFER:  # as airbyte_cdk.entrypoint.launch does
-        try:
-            for message in entrypoint.run(parsed):
-                said = said or _is_error_trace(message)
+    interrupt.install()
+    printer = Printer()
+    try:
+        with PRINT_BUFFER:  # as airbyte_cdk.entrypoint.launch does
+            printer.print_all(entrypoint.run(parsed))
+    except Interrupted as stop:
+        _stopped(stop)
+    except AirbyteTracedException:
+        if not printer.said_error:
+            raise
+        # The failed streams' error traces said it all; the CDK's closing error would say it
+        # once more. The exit code tells the platform the sync failed.
+        sys.exit(1)
+
+
+class Printer:
+    """Prints every message; a signal is handed to the read so that it says what it finished."""
+
+    def __init__(self) -> None:
+        self.said_error = False
+
+    def print_all(self, messages: Generator[str, None, None]) -> None:
+        pending: Interrupted | None = None
+        while True:
+            try:
+                message = next(messages) if pending is None else messages.throw(pending)
+                pending = None
+            except StopIteration:
+                return
+            except Interrupted as stop:
+                if messages.gi_frame is None:
+                    raise  # raised inside the read, which has ended and said what it had
+                pending = stop
+                continue
+            try:
+                self.said_error = self.said_error or _is_error_trace(message)
                 print(f"{message}\n", end="")
-        except AirbyteTracedException:
-            if not said:
-                raise
-            # The failed streams' error traces said it all; the CDK's closing error would say it
-            # once more. The exit code tells the platform the sync failed.
-            sys.exit(1)
+            except Interrupted as stop:
+                pending = stop  # raised while printing: the read has not seen it yet
+
+
+def _stopped(stop: Interrupted) -> None:
+    """One line, then the end: workers asleep in a quota wait must not hold the exit."""
+    logger.warning(
+        f"Stopped by {stop.name}: no further FastBill calls were made. The summary above says "
+        "which streams were done, interrupted or not started; the next sync resumes from the "
+        "last state emitted for each stream."
+    )
+    sys.stdout.flush()
+    os._exit(stop.exit_code)
 
 
 def _is_error_trace(message: str) -> bool:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
 import tempfile
 import threading
@@ -23,7 +25,13 @@ import requests
 from airbyte_cdk.sources.streams.call_rate import LimiterSession
 from requests.structures import CaseInsensitiveDict
 
+from source_fastbill import interrupt
+
 SHARED = "_fastbill_shared"  # set on an answer served from the folder
+# The folder's name carries the process id, so that a later run can tell a folder left behind
+# by a killed process (SIGKILL runs no cleanup) from one a running sync still uses.
+PREFIX = "source-fastbill-pages-"
+_OWNER = re.compile(re.escape(PREFIX) + r"(\d+)-")
 
 
 class SharedPages:
@@ -33,6 +41,7 @@ class SharedPages:
         self.services: frozenset[str] = frozenset()
         self._folder: Path | None = None
         self._lock = threading.Lock()
+        self._closed = False
         self.served = 0
 
     def share(self, services: Iterable[str]) -> None:
@@ -65,13 +74,20 @@ class SharedPages:
         if key is None:
             return
         with self._lock:
+            if self._closed:
+                return  # the sync is over (or interrupted): nothing may outlive it on disk
             if self._folder is None:
-                self._folder = Path(tempfile.mkdtemp(prefix="source-fastbill-pages-"))
+                # mkdtemp makes the folder readable by its owner only; the files inherit that.
+                self._folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
             meta = json.dumps({"status": response.status_code, "headers": dict(response.headers)})
-            (self._folder / key).write_bytes(meta.encode() + b"\n" + response.content)
+            path = self._folder / key
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(meta.encode() + b"\n" + response.content)
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._folder is not None:
                 shutil.rmtree(self._folder, ignore_errors=True)
                 self._folder = None
@@ -90,6 +106,29 @@ class SharedPages:
         return hashlib.sha256(f"{request.url}\n".encode() + raw).hexdigest()
 
 
+def remove_abandoned(folder: Path | None = None) -> list[Path]:
+    """Removes the page folders of connector processes that no longer run (killed ones)."""
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        owner = _OWNER.match(path.name)
+        if owner and path.is_dir() and not _running(int(owner[1])):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a folder with our own id is from an earlier process that had it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: not ours to judge
+    return True
+
+
 def is_shared(response: requests.Response) -> bool:
     return bool(response.__dict__.get(SHARED))
 
@@ -102,5 +141,6 @@ class SharingSession(LimiterSession):
         self.pages = pages
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        interrupt.check()  # a stopping process makes no further call, from any thread
         shared = self.pages.get(request)
         return shared if shared is not None else super().send(request, **kwargs)

@@ -31,12 +31,15 @@ from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_fastbill import masking, state_file
+from source_fastbill.catalog import checked as checked_catalog
 from source_fastbill.children import ALL_STREAMS, by_name
 from source_fastbill.concurrency import lanes, read_lanes
 from source_fastbill.config import FastbillConfig
-from source_fastbill.errors import CREDENTIALS_REJECTED, UNREACHABLE, Credentials, SyncContext
+from source_fastbill.errors import Credentials, SyncContext
+from source_fastbill.failures import Failure
 from source_fastbill.progress import Ledger, Progress, summary_lines
 from source_fastbill.quota import Quota, QuotaPolicy
+from source_fastbill.sharing import remove_abandoned
 from source_fastbill.streams import Customers, EditionProbe, FastbillStream
 from source_fastbill.transport import quiet_cdk_retry_logs
 
@@ -128,6 +131,8 @@ class SourceFastbill(AbstractSource):
     ) -> Iterator[AirbyteMessage]:
         settings = FastbillConfig.from_mapping(config)
         quiet_cdk_retry_logs(logger)
+        catalog = checked_catalog(catalog, settings.edition, by_name(settings.edition), logger)
+        remove_abandoned()  # what a killed earlier run left in the temp folder
         context = self._http(settings)["context"]
         progress = Progress(context.ledger)
         names = [configured.stream.name for configured in catalog.streams]
@@ -136,7 +141,7 @@ class SourceFastbill(AbstractSource):
         try:
             for message in self._read_streams(logger, config, catalog, state, settings):
                 yield message
-                self._observe(message, progress, failed)
+                self._observe(message, progress, failed, context, settings)
         except AirbyteTracedException as error:
             # The CDK ends a sync with failed streams as a config_error whatever went wrong; an
             # unreachable host would then look like a settings problem and not be retried.
@@ -145,7 +150,8 @@ class SourceFastbill(AbstractSource):
             raise
         finally:
             context.pages.close()
-            for line in summary_lines(context.ledger, names, failed):
+            outcomes = progress.outcomes(names, failed)
+            for line in summary_lines(context.ledger, names, outcomes):
                 logger.info(line)
 
     def _read_streams(
@@ -172,19 +178,27 @@ class SourceFastbill(AbstractSource):
         context = self._http(settings)["context"]
         yield from read_lanes(read_lane, catalogs, workers, context.credentials.event)
 
-    @staticmethod
     def _observe(
-        message: AirbyteMessage, progress: Progress, failed: dict[str, FailureType]
+        self,
+        message: AirbyteMessage,
+        progress: Progress,
+        failed: dict[str, FailureType],
+        context: SyncContext,
+        settings: FastbillConfig,
     ) -> None:
-        if message.type == Type.RECORD and message.record:
-            progress.record(message.record.stream)
-            return
+        progress.observe(message)
         error = message.trace.error if message.type == Type.TRACE and message.trace else None
         if not error:
             return
         stream = error.stream_descriptor.name if error.stream_descriptor else "?"
         failed[stream] = error.failure_type or FailureType.system_error
-        if _fails_every_stream(error.message or ""):
+        kind = context.failures.of(stream)
+        # Rejected credentials (proven by the handler) or an unreachable host would fail every
+        # remaining stream the same way, after the same retries; anything else is this
+        # stream's, and the others may still sync.
+        if kind is Failure.CREDENTIALS or (
+            kind is Failure.UNREACHABLE and not self._reachable(settings, stream)
+        ):
             raise AirbyteTracedException(
                 message=f"Sync stopped: {error.message}", failure_type=error.failure_type
             )
@@ -216,6 +230,23 @@ class SourceFastbill(AbstractSource):
             raise
         return True
 
+    def _reachable(self, settings: FastbillConfig, failed_stream: str) -> bool:
+        """One call of another service than the failed stream's: does FastBill answer at all?
+
+        Any answer proves it, a refusal included; only no answer at all (after the check
+        call's one retry) means that FastBill is unreachable for every stream.
+        """
+        failed = by_name(settings.edition).get(failed_stream)
+        proof: type[FastbillStream] = Customers
+        if failed is not None and failed.service == Customers.service:
+            proof = EditionProbe.for_edition(settings.edition)
+        stream = proof(settings, **self._http(settings), check_call=True)
+        try:
+            next(iter(stream.read_records(SyncMode.full_refresh)), None)
+        except AirbyteTracedException:
+            return stream.context.failures.of(stream.name) is not Failure.UNREACHABLE
+        return True
+
 
 def shared_services(edition: str, selected: list[str]) -> set[str]:
     """The services that more than one selected stream reads: their pages are paid for once."""
@@ -227,12 +258,6 @@ def shared_services(edition: str, selected: list[str]) -> set[str]:
 def _lane_weight(declared: Mapping[str, type[FastbillStream]], configured: Any) -> int:
     stream = declared.get(configured.stream.name)
     return stream.lane_weight if stream else 1
-
-
-def _fails_every_stream(message: str) -> bool:
-    # Rejected credentials or an unreachable host would fail each remaining stream the same way,
-    # after the same retries; the other errors belong to one stream and the rest may still sync.
-    return CREDENTIALS_REJECTED in message or UNREACHABLE in message
 
 
 def _combined(failures: list[FailureType]) -> FailureType:

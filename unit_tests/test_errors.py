@@ -281,12 +281,39 @@ def test_an_unreachable_host_stops_the_sync_instead_of_retrying_every_stream(
 ) -> None:
     for _ in range(6):
         api.fail_with(body("customer.get"), requests.ConnectionError("Name or service not known"))
+    # The proof of reachability (another service, one retry) fails too: FastBill is unreachable.
+    for _ in range(2):
+        api.fail_with(body("revenue.get", limit=1), requests.ConnectionError("Name not known"))
 
     output = run_read(config(), "customers", "templates", expect_error=True)
 
-    assert len(api.mock.calls) == 6 and slept == [2, 3, 5, 9, 17]
+    assert len(api.mock.calls) == 8 and slept == [2, 3, 5, 9, 17, 2]
+    assert [sent["SERVICE"] for sent in api.sent] == ["customer.get"] * 6 + ["revenue.get"] * 2
     assert last_error(output)[0] == FailureType.transient_error
     assert "Could not reach FastBill" in last_error(output)[1]
+    assert output.is_in_logs(r"Sync summary, templates \(not started\)")
+
+
+def test_one_unreachable_service_fails_only_its_stream(
+    api: FakeFastbill, slept: list[float]
+) -> None:
+    """Issue 15 §7: the connection drops for invoice.get only; the other streams complete."""
+    for _ in range(6):
+        api.fail_with(body("invoice.get"), requests.ConnectionError("Connection reset by peer"))
+    api.expect(body("customer.get", limit=1), page("CUSTOMERS", [{"CUSTOMER_ID": "1"}]))
+    api.expect(body("customer.get"), page("CUSTOMERS", [{"CUSTOMER_ID": "1"}]))
+    api.expect(body("template.get"), page("TEMPLATES", [{"TEMPLATE_ID": "7"}]))
+
+    output = run_read(
+        config(num_workers=1), "invoices", "customers", "templates", expect_error=True
+    )
+
+    assert records(output) == [{"CUSTOMER_ID": "1"}, {"TEMPLATE_ID": "7"}]
+    named = [e.trace.error for e in output.errors if e.trace.error.stream_descriptor]
+    assert [error.stream_descriptor.name for error in named] == ["invoices"]
+    assert not any("Sync stopped" in (e.trace.error.message or "") for e in output.errors)
+    assert output.is_in_logs(r"Sync summary, invoices \(failed\)")
+    assert output.is_in_logs(r"Sync summary, customers \(done\)")
 
 
 def test_a_stream_specific_error_lets_the_other_streams_sync(api: FakeFastbill) -> None:
