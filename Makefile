@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Reinstall only when the declared or the locked dependencies change.
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test fuzz demo bench image-test golden lock clean
+.PHONY: install lint test fuzz soak demo bench image-test golden lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: lint
 # The property-based tests with many more, new examples each run (make test keeps them bounded).
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+# Tests that wait out real rate-limit windows (a minute each): not part of make test.
+soak: install
+	$(BIN)/python -m pytest -m soak
 
 demo: install
 	$(BIN)/python scripts/demo.py

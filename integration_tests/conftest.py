@@ -27,12 +27,6 @@ MAIN = REPO / "main.py"
 Message = dict[str, Any]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "slow: takes a minute or more (waits out a real rate-limit window)"
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # One connector process
 

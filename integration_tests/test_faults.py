@@ -279,6 +279,23 @@ def test_check_against_a_silent_server_fails_with_a_message(serve: Any, tmp_path
     assert len(server.calls) == 2
 
 
+def test_read_against_an_unreachable_host_is_a_transient_error_after_retries(
+    fake_clock: FakeClock,
+) -> None:
+    from integration_tests.conftest import closed_port_url
+
+    url = closed_port_url()
+    config = {"username": USERNAME, "api_key": API_KEY, "api_url": url}
+
+    output = sync(config, "templates", fails=True)
+
+    assert not output.records
+    assert [e.trace.error.failure_type.value for e in output.errors][-1] == "transient_error"
+    assert f"Could not reach FastBill at {url}" in output.errors[0].trace.error.message
+    # Five retries of the stream, then the proof of reachability (another service) and its retry.
+    assert fake_clock.waits == [2, 3, 5, 9, 17, 2]
+
+
 def test_check_gives_up_on_a_silent_server_within_30_seconds_by_its_settings() -> None:
     from source_fastbill import streams
 

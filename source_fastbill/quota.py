@@ -36,6 +36,7 @@ MAX_WAIT_SECONDS = HOUR  # FastBill's window is one hour: no single wait is long
 HONOURED_AHEAD_SECONDS = HOUR + 10 * MINUTE  # a time this far ahead is a quota time
 WINDOW_MARGIN_SECONDS = 5.0  # FastBill's clock and ours, and the call in flight
 SHORT_RETRIES = 3  # a limit answer without a hint is retried quickly this often first
+MIN_WAIT_SECONDS = 0.001  # pyrate-limiter's resolution
 TIME_RESOLUTION_SECONDS = 0.01  # a wait shorter than this is over: the clocks' rounding
 
 QUOTA_WORDING = re.compile(
@@ -229,7 +230,9 @@ class QuotaPolicy(AbstractCallRatePolicy):
     def _wait(self, stream: str, kind: str, until: float, reason: str, request: Any) -> None:
         now = self.ledger.clock()
         left = max(until - now, 0.0)
-        piece = min(left, HEARTBEAT_SECONDS)
+        # pyrate-limiter counts whole milliseconds: a window that frees "in 0 ms" may still be
+        # full, and a zero wait would ask again at once, up to the CDK's 100,000 attempts.
+        piece = max(min(left, HEARTBEAT_SECONDS), MIN_WAIT_SECONDS)
         self._announce(stream, kind, until, left, reason)
         self.ledger.waited(stream, kind, piece)
         raise CallRateLimitHit(

@@ -39,6 +39,7 @@ def install(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     import airbyte_cdk.sources.streams.call_rate as call_rate
     import airbyte_cdk.sources.streams.http.rate_limiting as rate_limiting
     import backoff._sync
+    import pyrate_limiter.clocks
 
     from source_fastbill import progress
 
@@ -47,4 +48,6 @@ def install(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     for module in (backoff._sync, rate_limiting, call_rate):
         monkeypatch.setattr(module, "time", fake_time)
     monkeypatch.setattr(progress, "wall_clock", fake)
+    # The budget's moving windows (pyrate-limiter's TimeClock) count on the same clock.
+    monkeypatch.setattr(pyrate_limiter.clocks, "time", fake)
     return fake
