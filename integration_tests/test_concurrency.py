@@ -15,7 +15,7 @@ from airbyte_cdk.models import SyncMode, Type
 from integration_tests.faultserver import Call, Reply, by_service, ok, paged
 from integration_tests.test_faults import cfg, sync
 from source_fastbill.config import FastbillConfig
-from source_fastbill.source import build_budget
+from source_fastbill.sync import build_budget
 
 pytestmark = pytest.mark.usefixtures("fake_clock")
 

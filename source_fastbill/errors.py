@@ -274,6 +274,7 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
         """Wrong credentials, or a service this account may not use: one proof tells them apart."""
         proves_itself = self.endpoint.check_call or self.service == "customer.get"
         if not proves_itself and self.context.credentials.work():
+            self.context.failures.noted(self.endpoint.stream, Failure.REFUSED_BY_PLAN)
             return _resolution(
                 ResponseAction.FAIL,
                 FailureType.config_error,

@@ -18,6 +18,7 @@ from enum import Enum
 class Failure(Enum):
     UNREACHABLE = "unreachable"  # no answer at all: DNS, connection, timeouts
     CREDENTIALS = "credentials"  # refused for every call (proven)
+    REFUSED_BY_PLAN = "refused by plan"  # this service only: the credentials work elsewhere
     STREAM = "stream"  # anything that concerns this stream's service only
 
 

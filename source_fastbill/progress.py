@@ -122,7 +122,7 @@ def summary_lines(ledger: Ledger, streams: list[str], outcomes: Mapping[str, str
         tally = ledger.tallies.get(name, Tally())
         outcome = outcomes.get(name, NOT_STARTED)
         lines.append(f"Sync summary, {name} ({outcome}): {_describe(tally)}.")
-    total = ledger.total(streams)
+    total = ledger.total()  # every call of the sync, the proofs of credentials included
     lines.append(f"Sync summary, all {len(streams)} streams: {_describe(total)}.")
     if ledger.observed_quota:
         lines.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -92,4 +93,8 @@ def _stopped(stop: Interrupted) -> None:
 
 
 def _is_error_trace(message: str) -> bool:
-    return message.startswith('{"type":"TRACE"') and '"trace":{"type":"ERROR"' in message
+    # Only TRACE lines are parsed (the serialiser writes the type first); records pass by.
+    if not message.startswith('{"type":"TRACE"'):
+        return False
+    trace = json.loads(message).get("trace") or {}
+    return trace.get("type") == "ERROR"

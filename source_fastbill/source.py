@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
 from typing import Any
 
 from airbyte_cdk.models import (
@@ -20,72 +19,33 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
-from airbyte_cdk.sources.streams.call_rate import (
-    APIBudget,
-    HttpAPIBudget,
-    MovingWindowCallRatePolicy,
-    Rate,
-)
-from airbyte_cdk.sources.streams.http.requests_native_auth import BasicHttpAuthenticator
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_fastbill import masking, state_file
+from source_fastbill import state_file
 from source_fastbill.catalog import checked as checked_catalog
-from source_fastbill.children import ALL_STREAMS, by_name
+from source_fastbill.children import by_name
 from source_fastbill.concurrency import lanes, read_lanes
 from source_fastbill.config import FastbillConfig
-from source_fastbill.errors import Credentials, SyncContext
 from source_fastbill.failures import Failure
-from source_fastbill.progress import Ledger, Progress, summary_lines
-from source_fastbill.quota import Quota, QuotaPolicy
+from source_fastbill.progress import Progress, summary_lines
 from source_fastbill.sharing import remove_abandoned
-from source_fastbill.streams import Customers, EditionProbe, FastbillStream
+from source_fastbill.streams import EditionProbe, FastbillStream
+from source_fastbill.sync import Sync
 from source_fastbill.transport import quiet_cdk_retry_logs
 
 logger = logging.getLogger("airbyte")
-# A call reaches FastBill a little after the connector counted it; without a margin the server's
-# window can see one call too many.
-WINDOW_MARGIN = timedelta(seconds=1)
-MINUTE, HOUR = timedelta(minutes=1), timedelta(hours=1)
-
-
-def build_budget(config: FastbillConfig, ledger: Ledger | None = None) -> APIBudget:
-    """One moving window per limit, shared by every stream of the sync, so the sum stays under it.
-
-    The quota policy around it holds calls while FastBill's quota is spent (quota.py). 429
-    answers are not fed into the CDK's budget: it would block a full window, up to an hour.
-    """
-    return _budget_and_quota(config, ledger or Ledger())[0]
-
-
-def _budget_and_quota(config: FastbillConfig, ledger: Ledger) -> tuple[APIBudget, Quota]:
-    rates = [Rate(limit=config.requests_per_minute, interval=MINUTE + WINDOW_MARGIN)]
-    if config.requests_per_hour:
-        hourly = Rate(limit=config.requests_per_hour, interval=HOUR + WINDOW_MARGIN)
-        # pyrate-limiter wants ascending limits; an hourly quota below the per-minute one is the
-        # only limit that matters.
-        rates = (
-            [*rates, hourly] if config.requests_per_hour > config.requests_per_minute else [hourly]
-        )
-    policy = QuotaPolicy(MovingWindowCallRatePolicy(rates=rates, matchers=[]), ledger)
-    budget = HttpAPIBudget(policies=[policy], status_codes_for_ratelimit_hit=[])
-    quota = Quota(ledger, policy, config.requests_per_minute, config.requests_per_hour)
-    return budget, quota
 
 
 class SourceFastbill(AbstractSource):
     def __init__(self) -> None:
         super().__init__()
-        self._shared: dict[tuple[int, int | None], tuple[APIBudget, SyncContext]] = {}
+        self._sync: Sync | None = None  # set for the length of one read: sync.py
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
-        settings = FastbillConfig.from_mapping(config)
-        return [
-            stream(settings, **self._http(settings))
-            for stream in ALL_STREAMS
-            if settings.edition in stream.editions
-        ]
+        # The CDK asks for the streams inside read; discover and tests ask outside any sync.
+        current = self._sync or Sync(FastbillConfig.from_mapping(config))
+        return list(current.streams())
 
     def check_connection(
         self, logger: logging.Logger, config: Mapping[str, Any]
@@ -96,13 +56,12 @@ class SourceFastbill(AbstractSource):
         (or the reverse) answers "unknown SERVICE", and the message names the edition setting.
         """
         settings = FastbillConfig.from_mapping(config)
-        probe = EditionProbe.for_edition(settings.edition)(
-            settings, **self._http(settings), check_call=True
-        )
+        current = Sync(settings)
+        probe = current.probe(EditionProbe.for_edition(settings.edition))
         try:
             next(iter(probe.read_records(SyncMode.full_refresh)), None)
         except AirbyteTracedException as error:
-            if not (error.message or "").startswith(f"FastBill refused {probe.service}"):
+            if current.context.failures.of(probe.name) is not Failure.REFUSED_BY_PLAN:
                 raise
             # The credentials work (the proof call succeeded); only this service is refused.
             logger.warning(error.message)
@@ -133,7 +92,8 @@ class SourceFastbill(AbstractSource):
         quiet_cdk_retry_logs(logger)
         catalog = checked_catalog(catalog, settings.edition, by_name(settings.edition), logger)
         remove_abandoned()  # what a killed earlier run left in the temp folder
-        context = self._http(settings)["context"]
+        self._sync = current = Sync(settings)
+        context = current.context
         progress = Progress(context.ledger)
         names = [configured.stream.name for configured in catalog.streams]
         context.pages.share(shared_services(settings.edition, names))
@@ -141,7 +101,7 @@ class SourceFastbill(AbstractSource):
         try:
             for message in self._read_streams(logger, config, catalog, state, settings):
                 yield message
-                self._observe(message, progress, failed, context, settings)
+                self._observe(message, progress, failed, current)
         except AirbyteTracedException as error:
             # The CDK ends a sync with failed streams as a config_error whatever went wrong; an
             # unreachable host would then look like a settings problem and not be retried.
@@ -149,6 +109,7 @@ class SourceFastbill(AbstractSource):
                 error.failure_type = _combined(list(failed.values()))
             raise
         finally:
+            self._sync = None
             context.pages.close()
             outcomes = progress.outcomes(names, failed)
             for line in summary_lines(context.ledger, names, outcomes):
@@ -175,16 +136,15 @@ class SourceFastbill(AbstractSource):
         def read_lane(lane: ConfiguredAirbyteCatalog) -> Iterator[AirbyteMessage]:
             return AbstractSource.read(self, logger, config, lane, state)
 
-        context = self._http(settings)["context"]
-        yield from read_lanes(read_lane, catalogs, workers, context.credentials.event)
+        assert self._sync is not None
+        yield from read_lanes(read_lane, catalogs, workers, self._sync.context.credentials.event)
 
     def _observe(
         self,
         message: AirbyteMessage,
         progress: Progress,
         failed: dict[str, FailureType],
-        context: SyncContext,
-        settings: FastbillConfig,
+        current: Sync,
     ) -> None:
         progress.observe(message)
         error = message.trace.error if message.type == Type.TRACE and message.trace else None
@@ -192,60 +152,16 @@ class SourceFastbill(AbstractSource):
             return
         stream = error.stream_descriptor.name if error.stream_descriptor else "?"
         failed[stream] = error.failure_type or FailureType.system_error
-        kind = context.failures.of(stream)
+        kind = current.context.failures.of(stream)
         # Rejected credentials (proven by the handler) or an unreachable host would fail every
         # remaining stream the same way, after the same retries; anything else is this
         # stream's, and the others may still sync.
         if kind is Failure.CREDENTIALS or (
-            kind is Failure.UNREACHABLE and not self._reachable(settings, stream)
+            kind is Failure.UNREACHABLE and not current.reachable(stream)
         ):
             raise AirbyteTracedException(
                 message=f"Sync stopped: {error.message}", failure_type=error.failure_type
             )
-
-    def _http(self, settings: FastbillConfig) -> dict[str, Any]:
-        masking.register(settings.username, settings.api_key)
-        limits = (settings.requests_per_minute, settings.requests_per_hour)
-        if limits not in self._shared:
-            ledger = Ledger()
-            budget, quota = _budget_and_quota(settings, ledger)
-            credentials = Credentials()
-            self._shared[limits] = (budget, SyncContext(ledger, quota, credentials))
-            credentials.prove = lambda: self._prove(settings)
-        budget, context = self._shared[limits]
-        return {
-            "authenticator": BasicHttpAuthenticator(settings.username, settings.api_key),
-            "api_budget": budget,
-            "context": context,
-        }
-
-    def _prove(self, settings: FastbillConfig) -> bool:
-        """One customer.get for one row: do the credentials work? (errors.Credentials)"""
-        customers = Customers(settings, **self._http(settings), check_call=True)
-        try:
-            next(iter(customers.read_records(SyncMode.full_refresh)), None)
-        except AirbyteTracedException as error:
-            if error.failure_type == FailureType.config_error:
-                return False
-            raise
-        return True
-
-    def _reachable(self, settings: FastbillConfig, failed_stream: str) -> bool:
-        """One call of another service than the failed stream's: does FastBill answer at all?
-
-        Any answer proves it, a refusal included; only no answer at all (after the check
-        call's one retry) means that FastBill is unreachable for every stream.
-        """
-        failed = by_name(settings.edition).get(failed_stream)
-        proof: type[FastbillStream] = Customers
-        if failed is not None and failed.service == Customers.service:
-            proof = EditionProbe.for_edition(settings.edition)
-        stream = proof(settings, **self._http(settings), check_call=True)
-        try:
-            next(iter(stream.read_records(SyncMode.full_refresh)), None)
-        except AirbyteTracedException:
-            return stream.context.failures.of(stream.name) is not Failure.UNREACHABLE
-        return True
 
 
 def shared_services(edition: str, selected: list[str]) -> set[str]:
@@ -268,4 +184,4 @@ def _combined(failures: list[FailureType]) -> FailureType:
     return FailureType.system_error
 
 
-__all__ = ["FastbillStream", "SourceFastbill", "build_budget"]
+__all__ = ["FastbillStream", "SourceFastbill"]

@@ -16,7 +16,7 @@ from airbyte_cdk.sources.streams.call_rate import (
 from source_fastbill.config import FastbillConfig
 from source_fastbill.progress import Ledger
 from source_fastbill.quota import QuotaPolicy
-from source_fastbill.source import build_budget
+from source_fastbill.sync import build_budget
 from unit_tests.conftest import PRO_URL, config
 
 

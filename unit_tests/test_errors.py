@@ -339,3 +339,27 @@ def test_a_failure_is_said_once_in_the_connectors_words_without_the_cdks_dumps(
     assert not output.is_in_logs("Traceback")
     (stream_error, *_) = output.errors
     assert stream_error.trace.error.message.startswith("FastBill rejected the credentials")
+
+
+def test_a_second_read_in_the_same_process_proves_its_own_credentials(api: FakeFastbill) -> None:
+    """Issue 16 §4: nothing of one sync (proven credentials, call counts) carries over."""
+    from airbyte_cdk.test.entrypoint_wrapper import read
+    from airbyte_cdk.test.models.scenario import ExpectedOutcome
+
+    from source_fastbill import SourceFastbill
+    from unit_tests.conftest import catalog
+
+    source = SourceFastbill()
+    api.expect(body("customer.get"), page("CUSTOMERS", [{"CUSTOMER_ID": "1"}]))
+    first = read(source, config(), catalog("customers"))
+    assert records(first) == [{"CUSTOMER_ID": "1"}]
+
+    api.expect(body("template.get"), failure("Unauthorized: invalid login or API key"))
+    api.expect(body("customer.get", limit=1), failure("Unauthorized: invalid login or API key"))
+    other = config(api_key="another-unit-test-key-0123456789")
+    second = read(
+        source, other, catalog("templates"), expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION
+    )
+
+    assert "rejected the credentials" in second.errors[-1].trace.error.message
+    assert second.is_in_logs(r"Sync summary, all 1 streams: 0 records, 2 API calls")
