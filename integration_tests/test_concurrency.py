@@ -82,7 +82,7 @@ def test_each_stream_keeps_its_messages_in_order(serve: Any) -> None:
 
     for stream in STREAMS:
         kinds = []
-        for message in output._messages:
+        for message in output.get_message_iterator():
             if message.type == Type.RECORD and message.record.stream == stream:
                 kinds.append("RECORD")
             elif message.type == Type.TRACE and message.trace.stream_status:

@@ -106,7 +106,8 @@ def berlin(moment: datetime) -> str:
 def everything(output: EntrypointOutput) -> str:
     from airbyte_cdk.models import AirbyteMessageSerializer
 
-    return "\n".join(json.dumps(AirbyteMessageSerializer.dump(m)) for m in output._messages)
+    messages = output.get_message_iterator()
+    return "\n".join(json.dumps(AirbyteMessageSerializer.dump(m)) for m in messages)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping impor
 )
 
 from source_fastbill import protocol
+from source_fastbill.cdk_seams import CDK_EXTRA_BACKOFF_SECONDS as CDK_EXTRA_SECONDS
 from source_fastbill.config import API_URLS, FastbillConfig
 from source_fastbill.failures import Failure, Failures
 from source_fastbill.progress import Ledger, wall_clock
@@ -52,8 +53,6 @@ MISSING_FIELD = re.compile(r"missing\s*/\s*invalid field:\s*([A-Z_]+)", re.IGNOR
 UNREACHABLE = "Could not reach FastBill"
 CREDENTIALS_REJECTED = "FastBill rejected the credentials"
 MAX_RETRY_WAIT_SECONDS = 30.0
-# The CDK sleeps one second more than a BackoffStrategy asks for.
-CDK_EXTRA_SECONDS = 1.0
 _DECIDED = "_fastbill_wait"
 
 

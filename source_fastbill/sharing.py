@@ -11,6 +11,7 @@ per stream (cdk-notes §10).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -61,7 +62,7 @@ class SharedPages:
         response = requests.Response()
         response.status_code = stored["status"]
         response.headers = CaseInsensitiveDict(stored["headers"])
-        response._content = content
+        response.raw = io.BytesIO(content)
         response.url = request.url or ""
         response.request = request
         response.__dict__[SHARED] = True

@@ -26,6 +26,7 @@ from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 from requests.auth import AuthBase
 
 from source_fastbill import protocol
+from source_fastbill.cdk_seams import install_http_client
 from source_fastbill.config import FastbillConfig, fastbill_today
 from source_fastbill.errors import (
     Endpoint,
@@ -97,7 +98,7 @@ class FastbillStream(HttpStream, ABC):
         self.deadline = float(config.request_timeout_seconds)
         if check_call:
             self.deadline = min(self.deadline, CHECK_DEADLINE_SECONDS)
-        self._http_client = FastbillHttpClient(
+        client = FastbillHttpClient(
             deadline_seconds=self.deadline,
             pages=context.pages,
             name=self.name,
@@ -108,6 +109,7 @@ class FastbillStream(HttpStream, ABC):
             backoff_strategy=self.get_backoff_strategy(),
             message_repository=InMemoryMessageRepository(),
         )
+        install_http_client(self, client)
         if check_call:
             self.page_size = 1
         context.ledger.register(self.service, self.name)

@@ -6,6 +6,7 @@ and unproven credentials: nothing of one sync is cached on the source or kept in
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from source_fastbill.failures import Failure
 from source_fastbill.progress import Ledger
 from source_fastbill.quota import Quota, QuotaPolicy
 from source_fastbill.streams import Customers, EditionProbe, FastbillStream
+from source_fastbill.transport import quiet_cdk_retry_logs
 
 # A call reaches FastBill a little after the connector counted it; without a margin the server's
 # window can see one call too many.
@@ -43,7 +45,8 @@ def build_budget(config: FastbillConfig, ledger: Ledger | None = None) -> APIBud
     return _budget_and_quota(config, ledger or Ledger())[0]
 
 
-def _budget_and_quota(config: FastbillConfig, ledger: Ledger) -> tuple[APIBudget, Quota]:
+def pacing_rates(config: FastbillConfig) -> list[Rate]:
+    """The moving windows the budget paces under, a margin longer than FastBill's own."""
     rates = [Rate(limit=config.requests_per_minute, interval=MINUTE + WINDOW_MARGIN)]
     if config.requests_per_hour:
         hourly = Rate(limit=config.requests_per_hour, interval=HOUR + WINDOW_MARGIN)
@@ -52,6 +55,11 @@ def _budget_and_quota(config: FastbillConfig, ledger: Ledger) -> tuple[APIBudget
         rates = (
             [*rates, hourly] if config.requests_per_hour > config.requests_per_minute else [hourly]
         )
+    return rates
+
+
+def _budget_and_quota(config: FastbillConfig, ledger: Ledger) -> tuple[APIBudget, Quota]:
+    rates = pacing_rates(config)
     policy = QuotaPolicy(MovingWindowCallRatePolicy(rates=rates, matchers=[]), ledger)
     budget = HttpAPIBudget(policies=[policy], status_codes_for_ratelimit_hit=[])
     quota = Quota(ledger, policy, config.requests_per_minute, config.requests_per_hour)
@@ -63,6 +71,7 @@ class Sync:
 
     def __init__(self, settings: FastbillConfig) -> None:
         masking.register(settings.username, settings.api_key)
+        quiet_cdk_retry_logs(logging.getLogger("airbyte"))  # where the CDK's backoff logs
         self.settings = settings
         ledger = Ledger()
         self.budget, quota = _budget_and_quota(settings, ledger)

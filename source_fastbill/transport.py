@@ -9,21 +9,18 @@ said once, in the trace, not also in an error log line before it.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from typing import Any
 
 import requests
-from airbyte_cdk.models import FailureType
-from airbyte_cdk.sources.streams.http import HttpClient
-from airbyte_cdk.sources.streams.http.error_handlers import ErrorResolution, ResponseAction
 from airbyte_cdk.sources.streams.http.exceptions import BaseBackoffException
-from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from source_fastbill import protocol
+from source_fastbill.cdk_seams import BoundedErrorsHttpClient, cdk_log_replaced
 from source_fastbill.sharing import SharedPages, SharingSession
 
 CHUNK = 64 * 1024
@@ -33,20 +30,11 @@ class _ConnectorSaysItself(logging.Filter):
     """Drops the CDK's generic retry lines; the connector logs every wait in its own words.
 
     Those lines also quote whole response bodies ("Response Content: b'...'") on every retry.
+    Which lines those are is the CDK's wording: cdk_seams.py.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.module == "rate_limiting":
-            return False
-        text = str(record.msg)
-        if text.startswith("Encountered an exception while reading stream"):
-            record.exc_info = record.exc_text = None  # the error trace carries the message
-            return True
-        # A stack trace before the trace message that says the same, and the CDK's timing table
-        # after every stream.
-        return not (
-            text.startswith("Retries exhausted with backoff exception") or " runtimes:" in text
-        )
+        return not cdk_log_replaced(record)
 
 
 _FILTER = _ConnectorSaysItself()
@@ -56,9 +44,6 @@ def quiet_cdk_retry_logs(logger: logging.Logger) -> None:
     """Filters on a logger do not reach its children: each stream's logger gets its own."""
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)
-
-
-quiet_cdk_retry_logs(logging.getLogger("airbyte"))  # the CDK's backoff handlers log there
 
 
 class AnswerTooSlow(requests.exceptions.ReadTimeout):
@@ -96,55 +81,27 @@ class DeadlineAdapter(HTTPAdapter):
             raise requests.exceptions.ChunkedEncodingError(error, request=request) from error
         finally:
             response.raw.close()
-        response._content = b"".join(chunks)
-        response._content_consumed = True
+        # The whole answer, read within the deadline, is what requests reads the content from.
+        response.raw = io.BytesIO(b"".join(chunks))
         return response
 
 
-class FastbillHttpClient(HttpClient):
-    """The CDK's HttpClient; failures are reported once, with a bounded excerpt of the answer."""
+class FastbillHttpClient(BoundedErrorsHttpClient):
+    """The CDK's HttpClient on the connector's session: shared pages, answer deadlines."""
 
     def __init__(self, deadline_seconds: float, pages: SharedPages, **kwargs: Any) -> None:
         session = SharingSession(pages, api_budget=kwargs["api_budget"])
-        super().__init__(session=session, **kwargs)
         adapter = DeadlineAdapter(deadline_seconds)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        super().__init__(session=session, **kwargs)
 
-    def _send_with_retry(self, *args: Any, **kwargs: Any) -> requests.Response:
+    def send_request(self, *args: Any, **kwargs: Any) -> tuple[Any, requests.Response]:
         try:
-            return super()._send_with_retry(*args, **kwargs)
+            return super().send_request(*args, **kwargs)
         except AirbyteTracedException as error:
             cause = error.__context__
             if isinstance(cause, BaseBackoffException) and str(cause):
                 # The CDK says "Exhausted available request attempts. Please see logs ...".
                 error.message = f"{cause} (gave up after repeated attempts)"
             raise
-
-    def _get_response_body(self, response: requests.Response) -> str:
-        return protocol.body_excerpt(response)
-
-    def _handle_error_resolution(
-        self,
-        response: requests.Response | None,
-        exc: requests.RequestException | None,
-        request: requests.PreparedRequest,
-        error_resolution: ErrorResolution,
-        exit_on_rate_limit: bool | None = False,
-    ) -> None:
-        if error_resolution.response_action != ResponseAction.FAIL:
-            super()._handle_error_resolution(
-                response, exc, request, error_resolution, exit_on_rate_limit
-            )
-            return
-        self._evict_key(request)
-        if response is not None:
-            answer = f"HTTP {response.status_code}: {protocol.body_excerpt(response)}"
-        else:
-            answer = protocol.excerpt(f"{type(exc).__name__}: {exc}")
-        sent = protocol.excerpt(str(request.body))
-        raise AirbyteTracedException(
-            message=error_resolution.error_message or f"FastBill answered {answer}",
-            internal_message=filter_secrets(f"POST {request.url} {sent} -> {answer}"),
-            failure_type=error_resolution.failure_type or FailureType.system_error,
-        )

@@ -16,16 +16,24 @@ from airbyte_cdk.sources.streams.call_rate import (
 from source_fastbill.config import FastbillConfig
 from source_fastbill.progress import Ledger
 from source_fastbill.quota import QuotaPolicy
-from source_fastbill.sync import build_budget
+from source_fastbill.sync import build_budget, pacing_rates
 from unit_tests.conftest import PRO_URL, config
 
 
 def limits(**overrides: int) -> list[tuple[int, timedelta]]:
-    budget = build_budget(FastbillConfig.from_mapping(config(**overrides)))
-    (policy,) = budget._policies
-    assert isinstance(policy, QuotaPolicy)
-    rates = policy.pacing._bucket.rates  # type: ignore[attr-defined]
-    return [(rate.limit, timedelta(milliseconds=rate.interval)) for rate in rates]
+    rates = pacing_rates(FastbillConfig.from_mapping(config(**overrides)))
+    return [(rate.limit, rate.interval) for rate in rates]
+
+
+def test_the_budget_paces_under_those_windows() -> None:
+    budget = build_budget(FastbillConfig.from_mapping(config(requests_per_minute=2)))
+    request = requests.Request("POST", PRO_URL, json={"SERVICE": "customer.get"}).prepare()
+
+    budget.acquire_call(request, block=False)
+    budget.acquire_call(request, block=False)
+    with pytest.raises(CallRateLimitHit) as hit:  # the third call of the minute waits
+        budget.acquire_call(request, block=False)
+    assert timedelta(seconds=59) < hit.value.time_to_wait <= timedelta(seconds=61)
 
 
 def test_the_documented_limit_is_the_default() -> None:

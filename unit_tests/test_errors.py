@@ -257,7 +257,8 @@ def test_the_api_key_and_the_basic_auth_token_never_reach_the_logs(api: FakeFast
 
     token = base64.b64encode(f"{USERNAME}:{API_KEY}".encode()).decode()
     everything = "\n".join(  # every message on stdout, traces and logs included
-        json.dumps(AirbyteMessageSerializer.dump(message)) for message in output._messages
+        json.dumps(AirbyteMessageSerializer.dump(message))
+        for message in output.get_message_iterator()
     )
     assert API_KEY not in everything and token not in everything
     assert "****" in everything
