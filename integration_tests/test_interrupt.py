@@ -109,8 +109,8 @@ def assert_stopped_cleanly(run: ConnectorRun, signum: int, temp: Path) -> None:
 def test_a_signal_during_pacing_stops_every_lane_at_once(
     sandbox: FastbillSandbox, tmp_path: Path, signum: int
 ) -> None:
-    # Two calls a minute: the lanes soon all sleep in the shared budget.
-    config = connector_config(sandbox, requests_per_minute=2, num_workers=3)
+    # One call a minute: after the first, every lane sleeps in the shared budget.
+    config = connector_config(sandbox, requests_per_minute=1, num_workers=3)
     catalog = _catalog("invoices", "invoice_items", "customers", "projects", "templates")
     connector = Connector(tmp_path, config, catalog)
     connector.wait_for(waiting)
@@ -146,8 +146,9 @@ def test_a_signal_during_an_hourly_quota_wait_ends_the_process(
 def test_the_states_of_finished_streams_are_emitted_before_the_stop(
     sandbox: FastbillSandbox, tmp_path: Path
 ) -> None:
-    config = connector_config(sandbox, requests_per_minute=2, num_workers=1)
-    connector = Connector(tmp_path, config, _catalog("templates", "customers"))
+    config = connector_config(sandbox, requests_per_minute=1, num_workers=1)
+    # Lanes of equal weight keep the catalog's order: templates' one call, then projects waits.
+    connector = Connector(tmp_path, config, _catalog("templates", "projects"))
     connector.wait_for(waiting)
 
     run = connector.stop(signal.SIGINT)

@@ -19,16 +19,18 @@ from airbyte_cdk.models import (
 )
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
+from airbyte_cdk.sources.utils.schema_helpers import split_config
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_fastbill import state_file
 from source_fastbill.catalog import checked as checked_catalog
 from source_fastbill.children import by_name
-from source_fastbill.concurrency import lanes, read_lanes
+from source_fastbill.concurrency import lanes
 from source_fastbill.config import FastbillConfig
 from source_fastbill.failures import Failure
 from source_fastbill.progress import Progress, summary_lines
+from source_fastbill.reader import Reader
 from source_fastbill.sharing import remove_abandoned
 from source_fastbill.streams import EditionProbe, FastbillStream
 from source_fastbill.sync import Sync
@@ -123,21 +125,18 @@ class SourceFastbill(AbstractSource):
         state: list[AirbyteStateMessage] | None,
         settings: FastbillConfig,
     ) -> Iterator[AirbyteMessage]:
-        """The CDK's sequential read, or that read per lane, lanes side by side (concurrency.py)."""
-        declared = by_name(settings.edition)
-        catalogs = lanes(catalog, lambda name: declared[name].service if name in declared else name)
-        if settings.num_workers == 1 or len(catalogs) == 1:
-            yield from super().read(logger, config, catalog, state)
-            return
-        catalogs.sort(key=lambda lane: -max(_lane_weight(declared, s) for s in lane.streams))
-        workers = min(settings.num_workers, len(catalogs))
-        logger.info(f"Reading {len(catalogs)} services on {workers} workers at once.")
-
-        def read_lane(lane: ConfiguredAirbyteCatalog) -> Iterator[AirbyteMessage]:
-            return AbstractSource.read(self, logger, config, lane, state)
-
+        """Each service's streams as a lane; `num_workers` lanes at once (reader.py)."""
         assert self._sync is not None
-        yield from read_lanes(read_lane, catalogs, workers, self._sync.context.credentials.event)
+        declared = by_name(settings.edition)
+        catalogs = lanes(catalog, lambda name: declared[name].service)
+        catalogs.sort(
+            key=lambda lane: -max(declared[s.stream.name].lane_weight for s in lane.streams)
+        )
+        _, internal_config = split_config(config)
+        streams = {stream.name: stream for stream in self._sync.streams()}
+        reader = Reader(logger, streams, state, internal_config)
+        workers = min(settings.num_workers, len(catalogs))
+        yield from reader.read(catalogs, workers, self._sync.context.credentials.event)
 
     def _observe(
         self,
@@ -169,11 +168,6 @@ def shared_services(edition: str, selected: list[str]) -> set[str]:
     declared = by_name(edition)
     readers = Counter(declared[name].service for name in selected if name in declared)
     return {service for service, count in readers.items() if count > 1}
-
-
-def _lane_weight(declared: Mapping[str, type[FastbillStream]], configured: Any) -> int:
-    stream = declared.get(configured.stream.name)
-    return stream.lane_weight if stream else 1
 
 
 def _combined(failures: list[FailureType]) -> FailureType:
