@@ -37,14 +37,28 @@ class Tally:
     calls: int = 0  # answers received (refused ones included)
     refused: int = 0  # quota or limit refusals
     records: int = 0
-    waited: dict[str, float] = field(default_factory=lambda: dict.fromkeys(WAIT_KINDS, 0.0))
+    waits: list[tuple[str, float, float]] = field(default_factory=list)  # kind, start, end
 
     def add(self, other: Tally) -> None:
         self.calls += other.calls
         self.refused += other.refused
         self.records += other.records
-        for kind, seconds in other.waited.items():
-            self.waited[kind] += seconds
+        self.waits.extend(other.waits)
+
+    def waited(self, kind: str, now: float) -> float:
+        """Wall time spent in waits of a kind up to `now`: overlapping waits count once.
+
+        Streams read side by side wait at the same time; a wait cut short (an interrupted
+        sync) counts until `now`, not as long as it was meant to last.
+        """
+        spans = sorted((start, min(end, now)) for k, start, end in self.waits if k == kind)
+        spans = [(start, end) for start, end in spans if end > start]
+        total, reach = 0.0, float("-inf")
+        for start, end in spans:
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total
 
 
 class Ledger:
@@ -57,6 +71,7 @@ class Ledger:
         self._services: dict[str, str] = {}
         self.tallies: dict[str, Tally] = {}
         self.observed_quota: int | None = None
+        self.started = self.clock()
 
     def register(self, service: str, stream: str) -> None:
         """The first stream to declare a service owns the waits of its requests."""
@@ -82,8 +97,12 @@ class Ledger:
                 self._trim(now)
 
     def waited(self, stream: str, kind: str, seconds: float) -> None:
+        """A wait of `seconds` beginning now."""
         with self._lock:
-            self.tallies.setdefault(stream, Tally()).waited[kind] += max(seconds, 0.0)
+            start = self.clock()
+            self.tallies.setdefault(stream, Tally()).waits.append(
+                (kind, start, start + max(seconds, 0.0))
+            )
 
     def emitted(self, stream: str, count: int = 1) -> None:
         self.tallies.setdefault(stream, Tally()).records += count
@@ -118,12 +137,16 @@ class Ledger:
 def summary_lines(ledger: Ledger, streams: list[str], outcomes: Mapping[str, str]) -> list[str]:
     """One line per stream of the sync (done, failed, interrupted or not started) and one more."""
     lines = []
+    now = ledger.clock()
     for name in streams:
         tally = ledger.tallies.get(name, Tally())
         outcome = outcomes.get(name, NOT_STARTED)
-        lines.append(f"Sync summary, {name} ({outcome}): {_describe(tally)}.")
+        lines.append(f"Sync summary, {name} ({outcome}): {_describe(tally, now)}.")
     total = ledger.total()  # every call of the sync, the proofs of credentials included
-    lines.append(f"Sync summary, all {len(streams)} streams: {_describe(total)}.")
+    elapsed = duration(now - ledger.started)
+    lines.append(
+        f"Sync summary, all {len(streams)} streams: {_describe(total, now)}; elapsed {elapsed}."
+    )
     if ledger.observed_quota:
         lines.append(
             f"FastBill refused calls after {ledger.observed_quota} calls within one hour: set "
@@ -137,8 +160,8 @@ def suggested_hourly(observed: int) -> int:
     return max(1, observed - max(1, observed // 10))
 
 
-def _describe(tally: Tally) -> str:
-    waits = ", ".join(f"{kind} {duration(tally.waited[kind])}" for kind in WAIT_KINDS)
+def _describe(tally: Tally, now: float) -> str:
+    waits = ", ".join(f"{kind} {duration(tally.waited(kind, now))}" for kind in WAIT_KINDS)
     return (
         f"{tally.records:,} records, {tally.calls:,} API calls, {tally.refused:,} refused; "
         f"waited: {waits}"
