@@ -14,7 +14,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from airbyte_protocol.models import (
+# The CDK's own message classes: AbstractSource passes these through unchanged.
+from airbyte_cdk.models.airbyte_protocol import (
     AirbyteMessage,
     AirbyteRecordMessage,
     AirbyteRecordMessageMeta,

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from source_fastbill import protocol
 from source_fastbill.normalize import Nulled, convert, normalize_value, parse_number
 from source_fastbill.streams import NORMALIZER, _schema
+from unit_tests.conftest import FakeFastbill, body, config, page, run_read
 
 SCHEMAS = Path(__file__).parents[1] / "source_fastbill" / "schemas"
 
@@ -300,3 +301,54 @@ def test_a_grouped_number_parses_back_to_itself(cents: int) -> None:
 def test_a_comma_before_exactly_three_digits_is_ambiguous_and_never_guessed(whole: int) -> None:
     text = f"{whole:,}"  # "1,000" .. "999,999": German decimals or English thousands
     assert convert(text, NUMBER, "F") == (None, [Nulled("F", "str", "number", repr(text))])
+
+
+def test_a_nulled_value_is_in_meta_changes_the_log_and_the_summary(
+    api: FakeFastbill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("source_fastbill.streams.fastbill_today", lambda: date(2026, 11, 21))
+    customers = [{"CUSTOMER_ID": str(i), "CREATED": "2024-02-30 10:00:00"} for i in range(12)]
+    customers.append({"CUSTOMER_ID": "99", "CUSTOMER_EXT_UID": False, "CREATED": "2024-02-29"})
+    items = [{"INVOICE_ITEM_ID": "a", "UNIT_PRICE": "1.234,56"},
+             {"INVOICE_ITEM_ID": "b", "UNIT_PRICE": "abc"}]  # fmt: skip
+    api.expect(body("customer.get"), page("CUSTOMERS", customers))
+    api.expect(body("invoice.get"), page("INVOICES", [{"INVOICE_ID": "6", "ITEMS": items}]))
+
+    output = run_read(config(), "customers", "invoices", "invoice_items")
+
+    changes = {
+        (m.record.stream, _id(m.record.data)): [
+            (c.field, c.change.value, c.reason.value) for c in m.record.meta.changes
+        ]
+        for m in output.records
+        if m.record.meta and m.record.meta.changes
+    }
+    nulled = ("NULLED", "SOURCE_SERIALIZATION_ERROR")
+    assert changes == {
+        **{("customers", str(i)): [("CREATED", *nulled)] for i in range(12)},
+        ("invoices", "6"): [("ITEMS[1].UNIT_PRICE", *nulled)],
+        ("invoice_items", "b"): [("UNIT_PRICE", *nulled)],
+    }
+    data = {_id(m.record.data): m.record.data for m in output.records}
+    # (the CDK's serialiser leaves null fields out of the emitted data)
+    assert data["0"].get("CREATED") is None and data["99"].get("CUSTOMER_EXT_UID") is None
+    assert data["a"]["UNIT_PRICE"] == 1234.56 and data["b"].get("UNIT_PRICE") is None
+    assert data["99"]["CREATED"] == "2024-02-29T00:00:00"
+    logged = [m.log.message for m in output.logs if m.log.level.value == "WARN"]
+    assert (
+        "customers: FastBill sent '2024-02-30 10:00:00' in CREATED of the record CUSTOMER_ID='0', "
+        "where a date-time was expected; emitted as null and marked in the record's meta.changes. "
+        "Check that value in FastBill." in logged
+    )
+    assert sum("in CREATED of the record" in line for line in logged) == 10  # bounded per field
+    assert sum("more values of CREATED" in line for line in logged) == 1
+    assert any("invoice_items: FastBill sent 'abc' in UNIT_PRICE of the record "
+               "INVOICE_ITEM_ID='b'" in line for line in logged)  # fmt: skip
+    assert output.is_in_logs(r"Sync summary, customers \(done\): 13 records, 1 API calls, 0 "
+                             r"refused; 12 values emitted as null")  # fmt: skip
+    assert output.is_in_logs(r"Sync summary, invoice_items \(done\): 2 records.*; 1 values")
+    assert output.is_in_logs(r"Sync summary, all 3 streams: 16 records.*; 14 values emitted")
+
+
+def _id(data: dict[str, Any]) -> str:
+    return str(data.get("INVOICE_ITEM_ID") or data.get("INVOICE_ID") or data.get("CUSTOMER_ID"))
