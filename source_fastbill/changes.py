@@ -65,8 +65,8 @@ class NulledValues:
         if seen <= LOGGED_PER_FIELD:
             self.logger.warning(
                 f"{stream}: FastBill sent {excerpt} in {path} of the record {key}, where a "
-                f"{expected} was expected; emitted as null and marked in the record's "
-                "meta.changes. Check that value in FastBill."
+                f"{expected} was expected; emitted as null. The record's meta.changes marks it; "
+                "correct the value in FastBill to sync it."
             )
         if seen == LOGGED_PER_FIELD:
             self.logger.warning(

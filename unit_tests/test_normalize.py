@@ -337,8 +337,8 @@ def test_a_nulled_value_is_in_meta_changes_the_log_and_the_summary(
     logged = [m.log.message for m in output.logs if m.log.level.value == "WARN"]
     assert (
         "customers: FastBill sent '2024-02-30 10:00:00' in CREATED of the record CUSTOMER_ID='0', "
-        "where a date-time was expected; emitted as null and marked in the record's meta.changes. "
-        "Check that value in FastBill." in logged
+        "where a date-time was expected; emitted as null. The record's meta.changes marks it; "
+        "correct the value in FastBill to sync it." in logged
     )
     assert sum("in CREATED of the record" in line for line in logged) == 10  # bounded per field
     assert sum("more values of CREATED" in line for line in logged) == 1
