@@ -19,11 +19,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from source_fastbill import config as config_module
 from source_fastbill import (
+    changes,
     errors,
     incremental,
-    normalize,
     paging,
     progress,
     quota,
@@ -32,6 +31,7 @@ from source_fastbill import (
     streams,
     transport,
 )
+from source_fastbill import config as config_module
 from source_fastbill.children import ALL_STREAMS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -263,7 +263,7 @@ MESSAGES = [
     (transport, "(gave up after repeated attempts)"),
     (streams, "requires a CUSTOMER_ID on this account"),
     (incremental, "it is not a state this connector wrote. Reading from start_date instead."),
-    (normalize, "was expected; emitted as null."),
+    (changes, "was expected; emitted as null."),
 ]
 
 

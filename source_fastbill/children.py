@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from airbyte_cdk.models import SyncMode
 
+from source_fastbill.normalize import Nulled, Record
 from source_fastbill.streams import (
     AUTOMATIC,
     STREAMS,
@@ -115,13 +116,14 @@ def unfold(
 ) -> Iterable[dict[str, Any]]:
     """The child rows of one (normalised) parent record."""
     children = parent.get(nesting.list_field) or []
-    for child in children if isinstance(children, list) else []:
+    for index, child in enumerate(children if isinstance(children, list) else []):
         if not isinstance(child, dict):
             continue
-        row = dict(child)
+        row = Record(child, _nulled_in_row(parent, f"{nesting.list_field}[{index}]."))
         for name in nesting.parent_fields:
             if row.get(name) is None:  # the child's own value, where it has one, wins
                 row[name] = parent.get(name)
+                row.nulled += _nulled_at(parent, name)
         row[parent_key] = parent.get(parent_key)  # the link is always the parent's
         if "LASTUPDATE" in nesting.parent_fields:
             row["LASTUPDATE"] = parent.get("LASTUPDATE")  # the cursor is the parent's change
@@ -130,6 +132,18 @@ def unfold(
             digest = hashlib.sha256(json.dumps(child, sort_keys=True, default=str).encode())
             row[own] = f"{parent.get(parent_key)}:{digest.hexdigest()[:16]}"
         yield row
+
+
+def _nulled_in_row(parent: Mapping[str, Any], prefix: str) -> list[Nulled]:
+    """The parent's nulled values inside one of its list's rows, by their path in the row."""
+    nulled = parent.nulled if isinstance(parent, Record) else []
+    return [v._replace(path=v.path[len(prefix) :]) for v in nulled if v.path.startswith(prefix)]
+
+
+def _nulled_at(parent: Mapping[str, Any], name: str) -> list[Nulled]:
+    """A parent field copied onto the row was nulled: the row reports it too."""
+    nulled = parent.nulled if isinstance(parent, Record) else []
+    return [value for value in nulled if value.path == name]
 
 
 @functools.cache

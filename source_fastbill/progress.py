@@ -37,12 +37,14 @@ class Tally:
     calls: int = 0  # answers received (refused ones included)
     refused: int = 0  # quota or limit refusals
     records: int = 0
+    nulled: int = 0  # values emitted as null because they were not valid for their type
     waits: list[tuple[str, float, float]] = field(default_factory=list)  # kind, start, end
 
     def add(self, other: Tally) -> None:
         self.calls += other.calls
         self.refused += other.refused
         self.records += other.records
+        self.nulled += other.nulled
         self.waits.extend(other.waits)
 
     def waited(self, kind: str, now: float) -> float:
@@ -107,6 +109,10 @@ class Ledger:
     def emitted(self, stream: str, count: int = 1) -> None:
         self.tallies.setdefault(stream, Tally()).records += count
 
+    def nulled(self, stream: str, count: int) -> None:
+        with self._lock:
+            self.tallies.setdefault(stream, Tally()).nulled += count
+
     def accepted_within(self, seconds: float) -> int:
         with self._lock:
             now = self.clock()
@@ -162,9 +168,14 @@ def suggested_hourly(observed: int) -> int:
 
 def _describe(tally: Tally, now: float) -> str:
     waits = ", ".join(f"{kind} {duration(tally.waited(kind, now))}" for kind in WAIT_KINDS)
+    nulled = (
+        f"{tally.nulled:,} values emitted as null (invalid for their type; see meta.changes); "
+        if tally.nulled
+        else ""
+    )
     return (
         f"{tally.records:,} records, {tally.calls:,} API calls, {tally.refused:,} refused; "
-        f"waited: {waits}"
+        f"{nulled}waited: {waits}"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from abc import ABC
 from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import datetime, timedelta, timezone
@@ -16,17 +17,20 @@ from typing import Any, ClassVar
 
 import airbyte_cdk.sources.utils.casing as casing
 import requests
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk.models import ConfiguredAirbyteStream, SyncMode
 from airbyte_cdk.sources.message import InMemoryMessageRepository
 from airbyte_cdk.sources.streams import CheckpointMixin
 from airbyte_cdk.sources.streams.call_rate import APIBudget
+from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
-from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
+from airbyte_cdk.sources.utils.schema_helpers import InternalConfig, ResourceSchemaLoader
+from airbyte_cdk.sources.utils.slice_logger import SliceLogger
 from requests.auth import AuthBase
 
 from source_fastbill import protocol
 from source_fastbill.cdk_seams import install_http_client
+from source_fastbill.changes import NulledValues
 from source_fastbill.config import FastbillConfig, fastbill_today
 from source_fastbill.errors import (
     Endpoint,
@@ -43,7 +47,7 @@ from source_fastbill.incremental import (
     newest,
     with_resume,
 )
-from source_fastbill.normalize import FastbillTransformer
+from source_fastbill.normalize import FastbillTransformer, Record
 from source_fastbill.paging import PageGuard
 from source_fastbill.quota import server_now
 from source_fastbill.transport import FastbillHttpClient, quiet_cdk_retry_logs
@@ -114,6 +118,7 @@ class FastbillStream(HttpStream, ABC):
             self.page_size = 1
         context.ledger.register(self.service, self.name)
         self.paging = PageGuard(self.name, self.service, self.record_key, self.logger)
+        self.nulled_values = NulledValues(context.ledger, self.logger)
         quiet_cdk_retry_logs(self.logger)
 
     @property
@@ -191,8 +196,27 @@ class FastbillStream(HttpStream, ABC):
         records = [entry for entry in found if isinstance(entry, dict)]
         self.paging.page(response, found, records)
         for record in records:
-            NORMALIZER.transform(record, schema)
-            yield record
+            yield Record(record, NORMALIZER.normalize(record, schema))
+
+    def read(  # type: ignore[override]
+        self,
+        configured_stream: ConfiguredAirbyteStream,
+        logger: logging.Logger,
+        slice_logger: SliceLogger,
+        stream_state: MutableMapping[str, Any],
+        state_manager: Any,
+        internal_config: InternalConfig,
+    ) -> Iterable[StreamData]:
+        # The one place a record leaves the stream: the CDK's read has observed the cursor on the
+        # plain dict; a record with nulled values leaves as a message carrying them in meta.
+        records = super().read(
+            configured_stream, logger, slice_logger, stream_state, state_manager, internal_config
+        )
+        for record in records:
+            if isinstance(record, Record) and record.nulled:
+                yield self.nulled_values.message(self.name, self.primary_key, record)
+            else:
+                yield record
 
     def read_records(
         self,
