@@ -12,11 +12,17 @@ import re
 from collections.abc import MutableMapping
 from typing import Any
 
-_INTEGRAL = re.compile(r"[+-]?\d+(?:\.0*)?")
+# An integer as PHP prints it, optionally with a zero fraction. Leading zeros are no number
+# spelling but a code ("007" as an article number or a coupon code): such a key stays text.
+_INTEGRAL = re.compile(r"-?(?:0|[1-9]\d*)(?:\.0+)?")
 
 
 def canonical_key(value: Any) -> str | None:
-    """`4711`, `4711.0`, `"4711"`, `" 4711 "`, `"4711.0"` -> `"4711"`; junk -> None (keyless)."""
+    """`4711`, `4711.0`, `"4711"`, `" 4711 "`, `"4711.0"` -> `"4711"`; junk -> None (keyless).
+
+    Other texts are keys as they are, stripped ("007", "A-12"); bool, null, "", objects, lists,
+    NaN and fractional numbers identify nothing.
+    """
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):

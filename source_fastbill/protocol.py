@@ -109,31 +109,35 @@ def _check_depth(text: str) -> None:
 
 
 def decode(response: requests.Response) -> tuple[str | None, str]:
-    """The body as text, by the charset the server declared (FastBill's PHP may say ISO-8859-1).
+    """The body as text: one order of evidence, strongest first.
 
-    A byte-order mark decides the encoding over any declaration, and is removed. Without
-    either, JSON is UTF-8; a body that is not valid UTF-8 then is read as Windows-1252, the
-    usual meaning of "Latin-1" on a German PHP server.
+    1. A byte-order mark decides the encoding over any declaration, and is removed.
+    2. A declared UTF-16/UTF-32 is tried next: such a body is no valid text otherwise.
+    3. Bytes that are valid UTF-8 are UTF-8, whatever single-byte charset is declared: German
+       text in ISO-8859-1 is never valid UTF-8, while a UTF-8 body read as Latin-1 would be
+       read without error and emitted garbled ("GrÃ¼ÃŸe").
+    4. Otherwise the declared charset (FastBill's PHP may say ISO-8859-1), else Windows-1252,
+       the usual meaning of "Latin-1" on a German PHP server.
     """
     raw = response.content or b""
     for mark, charset in _BOMS:
         if raw.startswith(mark):
-            try:
-                return raw[len(mark) :].decode(charset), charset
-            except UnicodeDecodeError:
-                return None, charset
+            return _decoded(raw[len(mark) :], charset), charset
     declared = _declared_charset(response.headers.get("Content-Type", ""))
-    if declared:
-        try:
-            return raw.decode(declared), declared
-        except (UnicodeDecodeError, LookupError):
-            pass  # a wrong declaration: try what JSON allows
-    for charset in ("utf-8-sig", "cp1252"):
-        try:
-            return raw.decode(charset), charset.replace("-sig", "")
-        except UnicodeDecodeError:
-            continue
+    wide = declared is not None and declared.startswith(("utf-16", "utf-32"))
+    order = [declared, "utf-8", "cp1252"] if wide else ["utf-8", declared, "cp1252"]
+    for charset in filter(None, order):
+        text = _decoded(raw, charset)
+        if text is not None:
+            return text, charset
     return None, declared or "utf-8"
+
+
+def _decoded(raw: bytes, charset: str) -> str | None:
+    try:
+        return raw.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        return None
 
 
 def _declared_charset(content_type: str) -> str | None:
