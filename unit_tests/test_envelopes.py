@@ -104,7 +104,7 @@ def test_a_duplicate_response_key_is_retried_then_fails_clearly(
     assert records(output) == [] and len(api.mock.calls) == 6 and slept == RETRY_WAITS
     assert last_error(output)[0] == FailureType.transient_error
     assert "holds the key 'INVOICES' twice in one object" in messages(output)
-    assert "Nothing was read from it" in messages(output)
+    assert "No record of it was emitted" in messages(output)
 
 
 def test_a_body_nested_100000_deep_is_retried_then_fails_clearly(
