@@ -124,6 +124,19 @@ def test_a_body_nested_100000_deep_is_retried_then_fails_clearly(
     assert "Something went wrong" not in messages(output)
 
 
+def test_child_rows_carry_the_parents_canonical_key_and_a_canonical_own_key(
+    api: FakeFastbill,
+) -> None:
+    items = [{"INVOICE_ITEM_ID": 12.0, "NOTE": "a"}, {"INVOICE_ITEM_ID": {"X": 1}, "NOTE": "b"}]
+    api.expect(body("invoice.get"), page("INVOICES", [{"INVOICE_ID": " 4711.0 ", "ITEMS": items}]))
+
+    got = [m.record.data for m in run_read(config(), "invoice_items").records]
+
+    assert [r["INVOICE_ID"] for r in got] == ["4711", "4711"]
+    assert got[0]["INVOICE_ITEM_ID"] == "12"
+    assert got[1]["INVOICE_ITEM_ID"].startswith("4711:")  # no usable id: the content's digest
+
+
 # The rules, over generated input
 
 
