@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from airbyte_cdk.models import SyncMode
 
+from source_fastbill.keys import canonical_key
 from source_fastbill.normalize import Nulled, Record
 from source_fastbill.streams import (
     AUTOMATIC,
@@ -128,9 +129,11 @@ def unfold(
         if "LASTUPDATE" in nesting.parent_fields:
             row["LASTUPDATE"] = parent.get("LASTUPDATE")  # the cursor is the parent's change
         own = nesting.own_id
-        if own and row.get(own) in (None, ""):
+        if own and canonical_key(row.get(own)) is None:
             digest = hashlib.sha256(json.dumps(child, sort_keys=True, default=str).encode())
             row[own] = f"{parent.get(parent_key)}:{digest.hexdigest()[:16]}"
+        elif own:
+            row[own] = canonical_key(row[own])  # the rule of keys.py, as for the parent's key
         yield row
 
 

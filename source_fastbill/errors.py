@@ -187,7 +187,7 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
                 response,
                 f"FastBill answered {self.service} with {what} ({kind}: "
                 f"{protocol.body_excerpt(response)!r}), not with FastBill's answer; probably a "
-                "maintenance page or a proxy",
+                "maintenance page or a proxy. No record of it was emitted",
                 count=True,
             )
         if not protocol.has_list(response, self.endpoint.response_key):

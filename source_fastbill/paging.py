@@ -21,6 +21,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_fastbill import protocol
+from source_fastbill.keys import canonical_key
 
 STALE_PAGES_TOLERATED = 1  # one repeated page can be data moving mid-sync; two are not
 _FRESH = "_fastbill_fresh"
@@ -57,7 +58,8 @@ class PageGuard:
         self.non_finite += protocol.parse(response).non_finite
         fresh = 0
         for record in records:
-            identity = record.get(self.key)
+            # Canonical already for list streams; child rows' own keys get the same rule here.
+            identity: Any = canonical_key(record.get(self.key))
             if identity is None:
                 identity = ("no key", _fingerprint(record))
             if identity not in self._in_slice:
@@ -85,7 +87,7 @@ class PageGuard:
 
     def delivered_before(self, record: Mapping[str, Any]) -> bool:
         """Whether the stream already emitted this key in this sync (paging over moving data)."""
-        key = record.get(self.key)
+        key = canonical_key(record.get(self.key))
         if key is None:
             self.keyless += 1
             return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,20 @@ import requests
 
 _PARSED = "_fastbill_body"
 EXCERPT_CHARS = 300  # what an error message or a log line may quote of a body
+MAX_DEPTH = 200  # FastBill's envelopes nest about 6 deep; far deeper is no answer (and recursion)
+# UTF-32 before UTF-16: the UTF-32-LE mark begins with the UTF-16-LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # strings (skipped) and brackets
+
+
+class Unreadable(ValueError):
+    """A body that is JSON, but not one answer: it can be read more than one way, or not safely."""
 
 
 @dataclass
@@ -51,33 +66,78 @@ def _parse(response: requests.Response) -> Parsed:
         return number if math.isfinite(number) else non_finite(literal)
 
     try:
-        data = json.loads(text, parse_constant=non_finite, parse_float=finite_float)
-    except ValueError:
+        _check_depth(text)
+        data = json.loads(
+            text,
+            parse_constant=non_finite,
+            parse_float=finite_float,
+            object_pairs_hook=_unique_keys,
+        )
+    except Unreadable as ambiguous:
+        return Parsed(None, charset, problem=str(ambiguous))
+    except (ValueError, RecursionError):
         return Parsed(None, charset, problem="a body that is not JSON")
     if not isinstance(data, dict):
         return Parsed(None, charset, problem=f"a JSON {type(data).__name__}, not an object")
     return Parsed(data, charset, non_finite=counter[0])
 
 
-def decode(response: requests.Response) -> tuple[str | None, str]:
-    """The body as text, by the charset the server declared (FastBill's PHP may say ISO-8859-1).
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Any object at any depth: PHP's json_encode cannot repeat a key, so a repeated one is a
+    # broken proxy or concatenation, and which copy is the data is unknowable (a record too).
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise Unreadable(f"a JSON body that holds the key {key!r} twice in one object")
+        found[key] = value
+    return found
 
-    Without a declaration JSON is UTF-8; a body that is not valid UTF-8 then is read as
-    Windows-1252, the usual meaning of "Latin-1" on a German PHP server.
+
+def _check_depth(text: str) -> None:
+    """Refuses a body nested deeper than MAX_DEPTH before the parser recurses into it."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return  # the common case costs two counts
+    depth = 0
+    for token in _TOKENS.finditer(text):
+        mark = token.group()
+        if mark in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise Unreadable(f"a JSON body nested deeper than {MAX_DEPTH} levels")
+        elif mark in "]}":
+            depth -= 1
+
+
+def decode(response: requests.Response) -> tuple[str | None, str]:
+    """The body as text: one order of evidence, strongest first.
+
+    1. A byte-order mark decides the encoding over any declaration, and is removed.
+    2. A declared UTF-16/UTF-32 is tried next: such a body is no valid text otherwise.
+    3. Bytes that are valid UTF-8 are UTF-8, whatever single-byte charset is declared: German
+       text in ISO-8859-1 is never valid UTF-8, while a UTF-8 body read as Latin-1 would be
+       read without error and emitted garbled ("GrÃ¼ÃŸe").
+    4. Otherwise the declared charset (FastBill's PHP may say ISO-8859-1), else Windows-1252,
+       the usual meaning of "Latin-1" on a German PHP server.
     """
-    declared = _declared_charset(response.headers.get("Content-Type", ""))
     raw = response.content or b""
-    if declared:
-        try:
-            return raw.decode(declared), declared
-        except (UnicodeDecodeError, LookupError):
-            pass  # a wrong declaration: try what JSON allows
-    for charset in ("utf-8-sig", "cp1252"):
-        try:
-            return raw.decode(charset), charset.replace("-sig", "")
-        except UnicodeDecodeError:
-            continue
+    for mark, charset in _BOMS:
+        if raw.startswith(mark):
+            return _decoded(raw[len(mark) :], charset), charset
+    declared = _declared_charset(response.headers.get("Content-Type", ""))
+    wide = declared is not None and declared.startswith(("utf-16", "utf-32"))
+    order = [declared, "utf-8", "cp1252"] if wide else ["utf-8", declared, "cp1252"]
+    for charset in filter(None, order):
+        text = _decoded(raw, charset)
+        if text is not None:
+            return text, charset
     return None, declared or "utf-8"
+
+
+def _decoded(raw: bytes, charset: str) -> str | None:
+    try:
+        return raw.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        return None
 
 
 def _declared_charset(content_type: str) -> str | None:

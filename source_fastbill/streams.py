@@ -47,6 +47,7 @@ from source_fastbill.incremental import (
     newest,
     with_resume,
 )
+from source_fastbill.keys import canonicalize
 from source_fastbill.normalize import FastbillTransformer, Record
 from source_fastbill.paging import PageGuard
 from source_fastbill.quota import server_now
@@ -194,6 +195,8 @@ class FastbillStream(HttpStream, ABC):
         schema = self.record_schema()
         found = protocol.entries(response, self.response_key)
         records = [entry for entry in found if isinstance(entry, dict)]
+        for record in records:  # the one place keys are made canonical (keys.py)
+            canonicalize(record, self.record_key)
         self.paging.page(response, found, records)
         for record in records:
             yield Record(record, NORMALIZER.normalize(record, schema))
