@@ -211,13 +211,12 @@ def test_after_a_refusal_without_time_the_next_calls_are_spread_under_the_observ
         api.expect(body("customer.get", offset), _customers(100, offset))
     for _ in range(4):
         api.expect(body("customer.get", 1000), "quota", 429)
-    api.expect(body("customer.get", 1000), _customers(100, 1000))
-    api.expect(body("customer.get", 1100), _customers(100, 1100))
-    api.expect(body("customer.get", 1200), _customers(1, 1200))
+    for offset in range(1000, 2100, 100):  # 11 more: the 11th waits for the learned window
+        api.expect(body("customer.get", offset), _customers(100 if offset < 2000 else 1, offset))
 
     output = run_read(config(), "customers")
 
-    assert len(records(output)) == 1201
+    assert len(records(output)) == 2001
     assert output.is_in_logs("spreading calls under the observed quota of 10 calls per hour")
     assert output.is_in_logs("Suggested requests_per_hour: 9")
 
