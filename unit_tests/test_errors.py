@@ -312,3 +312,32 @@ def test_a_failure_is_said_once_in_the_connectors_words_without_the_cdks_dumps(
     assert not output.is_in_logs("Traceback")
     (stream_error, *_) = output.errors
     assert stream_error.trace.error.message.startswith("FastBill rejected the credentials")
+
+
+def test_a_503_with_retry_after_waits_as_long_as_it_says(
+    api: FakeFastbill, slept: list[float]
+) -> None:
+    api.expect(body("customer.get"), "Service Unavailable", 503, {"Retry-After": "120"})
+    api.expect(body("customer.get"), CUSTOMERS)
+
+    assert records(run_read(config(), "customers")) == [{"CUSTOMER_ID": "1"}]
+    assert sum(slept) == pytest.approx(120, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"RESPONSE": {"ERRORS": ["Service temporarily restricted"], "RETRY_AFTER": 45}},
+        {"RESPONSE": {"ERRORS": [{"MESSAGE": "Service temporarily restricted", "WAIT": 45}]}},
+        {"retry_after": "45", "RESPONSE": {"ERRORS": ["Service temporarily restricted"]}},
+    ],
+    ids=["RESPONSE.RETRY_AFTER", "an ERRORS entry's WAIT", "top-level retry_after"],
+)
+def test_a_json_field_naming_the_wait_is_honoured(
+    api: FakeFastbill, slept: list[float], answer: dict[str, object]
+) -> None:
+    api.expect(body("customer.get"), answer)
+    api.expect(body("customer.get"), CUSTOMERS)
+
+    assert records(run_read(config(), "customers")) == [{"CUSTOMER_ID": "1"}]
+    assert sum(slept) == pytest.approx(45, abs=0.01)

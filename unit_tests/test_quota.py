@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
@@ -287,3 +288,74 @@ def test_progress_is_logged_at_least_every_minute_while_a_stream_runs(clock: Fak
         "invoices: 2 records and 0 API calls so far.",
         "invoices: 4 records and 0 API calls so far.",
     ]
+
+
+# Issue 15 §9: FastBill's Date header says 14:55 Berlin time (13:55 UTC) on 5 Dec 2026.
+DATE_1455 = {"Date": "Sat, 05 Dec 2026 13:55:00 GMT"}
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("Too many requests, try again at 3:05 PM", 600),
+        ("Bitte 20 Sekunden warten.", 20),
+        ("Limit erreicht, bitte in einer Minute erneut versuchen", 60),
+        ("Rate limit reached, retry at 14:05:30 UTC", 630),
+        ("New calls are accepted from 2026-12-05T15:05:00.500+01:00", 600.5),
+        ("Rate limit reached. Retry after Sat, 05 Dec 2026 14:05:00 GMT", 600),
+        ("Kontingent erschöpft, wieder möglich um 15 Uhr", 300),
+        ("Limit erreicht bis 05.12.2026 15:05:30 Uhr", 630),
+    ],
+    ids=[
+        "3:05 PM",
+        "20 Sekunden",
+        "einer Minute",
+        "time with seconds and UTC",
+        "ISO with fractions",
+        "HTTP date in the text",
+        "um 15 Uhr",
+        "dd.mm.yyyy HH:MM:SS Uhr",
+    ],
+)
+def test_an_observed_refusal_is_waited_out_exactly(
+    api: FakeFastbill, clock: FakeClock, text: str, seconds: float
+) -> None:
+    api.expect(body("customer.get"), failure(text), 429, DATE_1455)
+    api.expect(body("customer.get"), CUSTOMERS)
+
+    assert records(run_read(config(), "customers")) == [{"CUSTOMER_ID": "1"}]
+    assert sum(clock.waits) == pytest.approx(seconds, abs=0.01)
+
+
+def _refuse_for(api: FakeFastbill, clock: FakeClock, seconds: float, headers: dict[str, str],
+                text: str) -> None:  # fmt: skip
+    """FastBill refusing every call for `seconds` of the (fake) clock, then answering."""
+    until = clock.now + seconds
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        if clock.now < until:
+            return 429, headers, json.dumps(failure(text))
+        return 200, {}, json.dumps(CUSTOMERS)
+
+    api.mock.add_callback("POST", api.url, callback=answer)
+
+
+@pytest.mark.parametrize(
+    ("headers", "text"),
+    [
+        ({"Retry-After": "0"}, "Too many requests"),
+        ({"Retry-After": "-5"}, "Too many requests"),
+        ({}, "Rate limit reached. New calls are accepted from 2026-01-01T10:00:00Z"),
+    ],
+    ids=["Retry-After 0", "a negative Retry-After", "a moment already past"],
+)
+def test_a_past_or_zero_wait_does_not_burn_every_retry_in_seconds(
+    api: FakeFastbill, clock: FakeClock, headers: dict[str, str], text: str
+) -> None:
+    _refuse_for(api, clock, 90, headers, text)
+
+    output = run_read(config(), "customers")
+
+    assert records(output) == [{"CUSTOMER_ID": "1"}]
+    assert clock.waits[:3] == [2, 3, 5]  # short retries first, then a minute: no 1 s loop
+    assert sum(clock.waits) >= 90
