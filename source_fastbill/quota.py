@@ -81,7 +81,15 @@ def _number_words() -> dict[str, float]:
 
 
 NUMBER_WORDS = _number_words()
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _unit_seconds(unit: str) -> float:
+    # "stunde"/"std" begin with an s too: hours are told apart first.
+    if unit.startswith(("stu", "std", "h")):
+        return HOUR
+    return MINUTE if unit.startswith("m") else 1.0
+
+
 # dateparser reads "20 Sekunden" and "in einer Minute", but not "zwanzig Minuten", "anderthalb
 # Stunden" or "90 Sekunden" next to other numbers reliably: durations are read here.
 _DURATION = re.compile(
@@ -91,6 +99,7 @@ _DURATION = re.compile(
     r"stunden|stunde|hours?|hrs?|std|h)\b",
     re.IGNORECASE,
 )
+_JOINER = re.compile(r"\s*(?:,|und|and)?\s*", re.IGNORECASE)
 # A clock time without a date: dateparser rolls "3:05 PM" over to tomorrow when it is still
 # ahead today, and does not know "um 15 Uhr" or MEZ/MESZ, so clock times are read here.
 _CLOCK = re.compile(
@@ -227,14 +236,20 @@ def _text_wait(text: str, now: datetime) -> Any:
 
 
 def _duration(text: str) -> tuple[float, str] | None:
-    found = _DURATION.search(text)
-    if not found:
+    """The first duration, with the parts that follow it ("1 Stunde und 30 Minuten")."""
+    total, start, end = 0.0, None, None
+    for found in _DURATION.finditer(text):
+        if end is not None and not _JOINER.fullmatch(text[end : found.start()]):
+            break
+        amount = found[1].lower()
+        number = NUMBER_WORDS.get(amount)
+        value = number if number is not None else float(amount.replace(",", "."))
+        total += value * _unit_seconds(found[2].lower())
+        start = found.start() if start is None else start
+        end = found.end()
+    if start is None or end is None:
         return None
-    amount = found[1].lower()
-    number = NUMBER_WORDS.get(amount)
-    value = number if number is not None else float(amount.replace(",", "."))
-    unit = found[2].lower()
-    return value * _UNIT_SECONDS["m" if unit.startswith("min") else unit[0]], found[0]
+    return total, text[start:end]
 
 
 def _dateparser_moment(text: str, now: datetime) -> datetime | None:
