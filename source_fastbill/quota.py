@@ -3,8 +3,13 @@
 FastBill counts each account's successful calls of the last 3600 s and refuses the rest, saying
 from when calls are accepted again; nobody here has seen that answer (fastbill-api.md §4). So:
 - a refusal is recognised by its status (429), its words (English or German), or a time in the
-  next hour anywhere in its text; the time may be ISO, `dd.mm.yyyy HH:MM`, `HH:MM Uhr`, a bare
-  `HH:MM` (German local time), a relative "in 5 Minuten", or a Retry-After header;
+  next hour anywhere in it; `refusal_wait` is the one reading of its wait: Retry-After (any
+  status), a JSON field (RETRY_AFTER, RESET, WAIT, ...), or a moment or duration in the text
+  (ISO, HTTP date, `dd.mm.yyyy HH:MM[:SS] [Uhr]`, `3:05 PM`, `15 Uhr`, zone names, "in einer
+  Minute", "zwanzig Sekunden"; naive times are Berlin time). A wait of 0 or a past moment is
+  no usable hint: such a refusal is retried as one without a time, never in a 1 s loop;
+- an hourly quota is learned only from evidence: at least LEARN_MIN_CALLS accepted calls within
+  the hour before a refusal, and never below the most seen so far;
 - an answer in words the connector does not know, after this sync's own calls succeeded, is
   taken for the quota once: the connector waits until the oldest of its own calls of the last
   hour has left FastBill's window, and fails with FastBill's text if refused the same way again;
