@@ -71,6 +71,8 @@ def _number_words() -> dict[str, float]:
     words: dict[str, float] = {"a": 1, "an": 1, "ein": 1, "eine": 1, "einer": 1, "einem": 1}
     words |= {"einen": 1, "anderthalb": 1.5, "eineinhalb": 1.5, "half an": 0.5, "half a": 0.5}
     words |= {"einer halben": 0.5, "eine halbe": 0.5, "einer viertel": 0.25}
+    words |= {"a quarter of an": 0.25, "quarter of an": 0.25, "three quarters of an": 0.75}
+    words |= {"einer dreiviertel": 0.75, "dreiviertel": 0.75}
     for i, w in enumerate(_ONES_EN + _TEENS_EN.split(), start=1):
         words[w] = i
     for i, w in enumerate(_ONES_DE + _TEENS_DE.split(), start=1):

@@ -359,3 +359,20 @@ def test_a_past_or_zero_wait_does_not_burn_every_retry_in_seconds(
     assert records(output) == [{"CUSTOMER_ID": "1"}]
     assert clock.waits[:3] == [2, 3, 5]  # short retries first, then a minute: no 1 s loop
     assert sum(clock.waits) >= 90
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("in anderthalb Stunden", 5400),
+        ("in einer halben Stunde", 1800),
+        ("in einer Viertelstunde", 900),
+        ("in a quarter of an hour", 900),
+        ("in half an hour", 1800),
+        ("in 1 Stunde", 3600),  # read as 1 s before: "Stunde" begins with an s
+        ("in 1 Stunde und 30 Minuten", 5400),
+    ],
+)
+def test_fractions_and_parts_of_hours_are_read(text: str, seconds: float) -> None:
+    now = datetime(2026, 12, 5, 13, 55, tzinfo=timezone.utc)
+    assert hint(_Response({"Date": format_datetime(now, usegmt=True)}), text).seconds == seconds
