@@ -537,22 +537,24 @@ class Quota:
     def _learn(self, named: bool) -> None:
         """The hourly quota, learned only from evidence (the one rule).
 
-        FastBill accepted `observed` calls of this sync within the last hour before refusing. The
-        account's quota is at least the most calls accepted within one hour in this sync, so a
-        learned quota never goes below that (it only grows). With fewer than LEARN_MIN_CALLS
-        accepted calls the refusal says more about other API users of the account than about its
-        quota: nothing is learned, and the refusal is waited out as it says (or by the window).
+        FastBill accepted `observed` calls of this sync within the last hour before refusing.
+        The account's quota is at least the most calls FastBill accepted within one hour in this
+        sync (`Ledger.most_in_hour`): a learned quota is never below that, and never shrinks.
+        With fewer than LEARN_MIN_CALLS accepted calls the refusal says more about other API
+        users of the account than about its quota: nothing is learned, the refusal is waited out
+        as it says (or by the window rule), and the pace stays as configured.
         """
         observed = self.ledger.accepted_within(HOUR)
-        if observed < LEARN_MIN_CALLS:
+        evidence = max(observed, self.ledger.most_in_hour)
+        if evidence < LEARN_MIN_CALLS:
             return
-        learned = max(observed, self.ledger.observed_quota or 0)
+        learned = max(evidence, self.ledger.observed_quota or 0)
         if self.ledger.observed_quota != learned:
             logger.info(
                 f"FastBill refused a call after this sync made {observed} accepted calls within "
-                f"the last hour: the account's quota is probably about {learned} calls per hour "
-                f"(less what other API users of the account take). Suggested requests_per_hour: "
-                f"{suggested_hourly(learned)}."
+                f"the last hour (at most {evidence} in one hour): the account's quota is probably "
+                f"about {learned} calls per hour (less what other API users of the account take). "
+                f"Suggested requests_per_hour: {suggested_hourly(learned)}."
             )
         self.ledger.observed_quota = learned
         if not named:

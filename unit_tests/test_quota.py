@@ -376,3 +376,32 @@ def test_a_past_or_zero_wait_does_not_burn_every_retry_in_seconds(
 def test_fractions_and_parts_of_hours_are_read(text: str, seconds: float) -> None:
     now = datetime(2026, 12, 5, 13, 55, tzinfo=timezone.utc)
     assert hint(_Response({"Date": format_datetime(now, usegmt=True)}), text).seconds == seconds
+
+
+def _quota_after(*bursts: tuple[float, int]) -> tuple[Any, Any]:
+    """A Quota whose ledger saw `count` accepted calls at each (seconds, count)."""
+    from source_fastbill.progress import Ledger
+    from source_fastbill.quota import Quota, QuotaPolicy
+
+    now = [0.0]
+    ledger = Ledger(clock=lambda: now[0])
+    for at, count in bursts:
+        now[0] = at
+        for _ in range(count):
+            ledger.answered("customers")
+    policy = QuotaPolicy(pacing=None, ledger=ledger)  # type: ignore[arg-type]
+    return Quota(ledger, policy, requests_per_minute=60, requests_per_hour=None), policy
+
+
+def test_a_refusal_after_few_calls_learns_no_quota() -> None:
+    quota, policy = _quota_after((0, 1))
+    decision = quota._wait_for_window("FastBill refused a call")
+    assert decision.wait is not None and policy.learned_hourly is None
+    assert quota.ledger.observed_quota is None
+
+
+def test_a_learned_quota_is_never_below_the_most_calls_accepted_within_one_hour() -> None:
+    # 30 calls accepted in one hour, then (two hours later) a refusal after 12: others took some.
+    quota, policy = _quota_after((0, 30), (7200, 12))
+    quota._wait_for_window("FastBill refused a call")
+    assert policy.learned_hourly == 30 and quota.ledger.observed_quota == 30
