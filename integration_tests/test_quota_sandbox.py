@@ -34,10 +34,10 @@ from integration_tests.sandbox.server import MAX_LIMIT, UNKNOWN_REFUSAL
 from source_fastbill import SourceFastbill
 from unit_tests.fake_time import FakeClock
 
-QUOTA = 5  # served calls per window
+QUOTA = 10  # served calls per window: quota.LEARN_MIN_CALLS, the least a quota is learned from
 WINDOW = 3600.0  # seconds: FastBill's hour
 STREAM = "customers"
-SIZE = 10.0  # 1,200 customers: 13 calls of at most 100 rows, well over the quota
+SIZE = 20.0  # 2,400 customers: 25 calls of at most 100 rows, well over the quota
 KEY = "CUSTOMER_ID"
 REAL_SECONDS = 60.0  # a generous bound on the real time; the point is that nothing is slept
 

@@ -160,7 +160,9 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
             return self._in_body_errors(texts, response)
         if status in (401, 403):
             return self._refused_access(f"HTTP {status}", status)
-        if status == 429:
+        if status == 429 or (not response.ok and hint(response, "").seconds is not None):
+            # Any refusal naming its wait (Retry-After, or a JSON field such as RETRY_AFTER) is
+            # honoured whatever its status: a 503 with Retry-After is waited out as it says.
             return self._quota(response, "")
         if (
             status == 404

@@ -74,6 +74,7 @@ class Ledger:
         self.tallies: dict[str, Tally] = {}
         self.observed_quota: int | None = None
         self.started = self.clock()
+        self.most_in_hour = 0  # the most calls FastBill accepted within one hour in this sync
 
     def register(self, service: str, stream: str) -> None:
         """The first stream to declare a service owns the waits of its requests."""
@@ -97,6 +98,7 @@ class Ledger:
                 now = self.clock()
                 self._accepted.append(now)
                 self._trim(now)
+                self.most_in_hour = max(self.most_in_hour, len(self._accepted))
 
     def waited(self, stream: str, kind: str, seconds: float) -> None:
         """A wait of `seconds` beginning now."""

@@ -3,8 +3,13 @@
 FastBill counts each account's successful calls of the last 3600 s and refuses the rest, saying
 from when calls are accepted again; nobody here has seen that answer (fastbill-api.md §4). So:
 - a refusal is recognised by its status (429), its words (English or German), or a time in the
-  next hour anywhere in its text; the time may be ISO, `dd.mm.yyyy HH:MM`, `HH:MM Uhr`, a bare
-  `HH:MM` (German local time), a relative "in 5 Minuten", or a Retry-After header;
+  next hour anywhere in it; `refusal_wait` is the one reading of its wait: Retry-After (any
+  status), a JSON field (RETRY_AFTER, RESET, WAIT, ...), or a moment or duration in the text
+  (ISO, HTTP date, `dd.mm.yyyy HH:MM[:SS] [Uhr]`, `3:05 PM`, `15 Uhr`, zone names, "in einer
+  Minute", "zwanzig Sekunden"; naive times are Berlin time). A wait of 0 or a past moment is
+  no usable hint: such a refusal is retried as one without a time, never in a 1 s loop;
+- an hourly quota is learned only from evidence: at least LEARN_MIN_CALLS accepted calls within
+  the hour before a refusal, and never below the most seen so far;
 - an answer in words the connector does not know, after this sync's own calls succeeded, is
   taken for the quota once: the connector waits until the oldest of its own calls of the last
   hour has left FastBill's window, and fails with FastBill's text if refused the same way again;
@@ -25,6 +30,7 @@ from typing import Any
 import pendulum
 import requests
 from airbyte_cdk.sources.streams.call_rate import AbstractCallRatePolicy, CallRateLimitHit
+from dateparser.search import search_dates
 
 from source_fastbill.config import FASTBILL_TIMEZONE
 from source_fastbill.progress import HOUR, MINUTE, Ledger, duration, suggested_hourly
@@ -35,6 +41,7 @@ NOTEWORTHY_SECONDS = 5.0
 MAX_WAIT_SECONDS = HOUR  # FastBill's window is one hour: no single wait is longer
 HONOURED_AHEAD_SECONDS = HOUR + 10 * MINUTE  # a time this far ahead is a quota time
 WINDOW_MARGIN_SECONDS = 5.0  # FastBill's clock and ours, and the call in flight
+LEARN_MIN_CALLS = 10  # fewer accepted calls before a refusal teach nothing about the quota
 SHORT_RETRIES = 3  # a limit answer without a hint is retried quickly this often first
 MIN_WAIT_SECONDS = 0.001  # pyrate-limiter's resolution
 TIME_RESOLUTION_SECONDS = 0.01  # a wait shorter than this is over: the clocks' rounding
@@ -45,24 +52,88 @@ QUOTA_WORDING = re.compile(
     r"|try again later|später erneut|spaeter erneut",
     re.IGNORECASE,
 )
-_ISO = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2})?)(Z|[+-]\d{2}:?\d{2})?")
-_GERMAN = re.compile(
-    r"(\d{1,2})\.(\d{1,2})\.(\d{4}),?\s*(?:um\s*)?(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?"
-)
-_CLOCK = re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?::(\d{2}))?(?![\d:])")
-_RELATIVE = re.compile(
-    r"(?:in|after|nach|wait|warten|retry)\s+(?:\w+\s+)?(\d+(?:[.,]\d+)?)\s*"
-    r"(sekunden|seconds?|secs?|s|minuten|minutes?|mins?|min|stunden|hours?|std|h)\b",
+MAX_TEXT_CHARS = 400  # dateparser is slow on long texts; a refusal names its time early
+PAST_TOLERANCE_SECONDS = HOUR  # a clock time up to an hour ago is past, not tomorrow
+WAIT_FIELDS = frozenset(
+    {"RETRY_AFTER", "RETRYAFTER", "RETRY_IN", "RESET", "RESET_AT", "RESET_IN", "WAIT",
+     "WAIT_SECONDS", "SECONDS", "RATELIMIT_RESET", "X_RATELIMIT_RESET"}
+)  # fmt: skip
+_ZONES = {"UTC": 0, "GMT": 0, "Z": 0, "CET": 1, "MEZ": 1, "CEST": 2, "MESZ": 2}
+_ONES_EN = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_TEENS_EN = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
+_TENS_EN = ["twenty", "thirty", "forty", "fifty", "sixty"]
+_ONES_DE = ["eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun"]
+_TEENS_DE = "zehn elf zwölf dreizehn vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn"
+_TENS_DE = ["zwanzig", "dreißig", "vierzig", "fünfzig", "sechzig"]
+
+
+def _number_words() -> dict[str, float]:
+    """one..sixty and eins..sechzig (with ein/eine/einer/einem/einen, a/an, halves)."""
+    words: dict[str, float] = {"a": 1, "an": 1, "ein": 1, "eine": 1, "einer": 1, "einem": 1}
+    words |= {"einen": 1, "anderthalb": 1.5, "eineinhalb": 1.5, "half an": 0.5, "half a": 0.5}
+    words |= {"einer halben": 0.5, "eine halbe": 0.5, "einer viertel": 0.25}
+    words |= {"a quarter of an": 0.25, "quarter of an": 0.25, "three quarters of an": 0.75}
+    words |= {"einer dreiviertel": 0.75, "dreiviertel": 0.75}
+    for i, w in enumerate(_ONES_EN + _TEENS_EN.split(), start=1):
+        words[w] = i
+    for i, w in enumerate(_ONES_DE + _TEENS_DE.split(), start=1):
+        words[w] = i
+    for t, (en, de) in enumerate(zip(_TENS_EN, _TENS_DE, strict=True), start=2):
+        words[en] = words[de] = t * 10
+        if t < 6:
+            for o in range(1, 10):
+                words[f"{en}-{_ONES_EN[o - 1]}"] = words[f"{en} {_ONES_EN[o - 1]}"] = t * 10 + o
+                one = "ein" if o == 1 else _ONES_DE[o - 1]
+                words[f"{one}und{de}"] = t * 10 + o
+    return words
+
+
+NUMBER_WORDS = _number_words()
+
+
+def _unit_seconds(unit: str) -> float:
+    # "stunde"/"std" begin with an s too: hours are told apart first.
+    if unit.startswith(("stu", "std", "h")):
+        return HOUR
+    return MINUTE if unit.startswith("m") else 1.0
+
+
+# dateparser reads "20 Sekunden" and "in einer Minute", but not "zwanzig Minuten", "anderthalb
+# Stunden" or "90 Sekunden" next to other numbers reliably: durations are read here.
+_DURATION = re.compile(
+    r"(?<![\w.,:])(\d+(?:[.,]\d+)?|"
+    + "|".join(sorted(map(re.escape, NUMBER_WORDS), key=len, reverse=True))
+    + r")\s*(sekunden|sekunde|seconds?|secs?|sek|s|minuten|minute|minutes?|mins?|min|"
+    r"stunden|stunde|hours?|hrs?|std|h)\b",
     re.IGNORECASE,
 )
-_UNITS = {"s": 1, "m": 60, "h": 3600}
+_JOINER = re.compile(r"\s*(?:,|und|and)?\s*", re.IGNORECASE)
+# A clock time without a date: dateparser rolls "3:05 PM" over to tomorrow when it is still
+# ahead today, and does not know "um 15 Uhr" or MEZ/MESZ, so clock times are read here.
+_CLOCK = re.compile(
+    r"(?<![\d:.])(\d{1,2})(?::(\d{2})(?::(\d{2}))?(?:\.\d+)?)?\s*"
+    r"(?:(a\.?m\.?|p\.?m\.?)(?!\w))?\s*(uhr)?\s*(utc|gmt|cest|cet|mesz|mez|z)?(?![\w:])",
+    re.IGNORECASE,
+)
+_HTTP_DATE = re.compile(
+    r"(?:mon|tue|wed|thu|fri|sat|sun), \d{1,2} \w{3} \d{4} \d{2}:\d{2}:\d{2} (?:gmt|utc|[+-]\d{4})",
+    re.IGNORECASE,
+)
+_ISO = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(Z|[+-]\d{2}:?\d{2}|UTC|GMT)?"
+)
+_GERMAN = re.compile(
+    r"(\d{1,2})\.(\d{1,2})\.(\d{4}),?\s*(?:um\s*)?(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?"
+    r"\s*(?:uhr)?\s*(utc|gmt|cest|cet|mesz|mez)?",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
 class Hint:
     """What an answer says about when to ask again."""
 
-    seconds: float | None  # None: no time given
+    seconds: float | None  # None: no usable time (none given, or already past)
     source: str  # "Retry-After", "FastBill's time 14:05", ...
 
 
@@ -77,67 +148,197 @@ def server_now(response: requests.Response | None) -> datetime:
     return datetime.now(timezone.utc)
 
 
-def hint(response: requests.Response, text: str) -> Hint:
-    """The wait that FastBill asks for: Retry-After first, then a time or duration in the text."""
-    now = server_now(response)
-    retry_after = _retry_after(response.headers.get("Retry-After"), now)
-    if retry_after is not None:
-        return Hint(retry_after, "Retry-After")
-    named = named_moment(text, now)
-    if named is not None:
-        return Hint((named - now).total_seconds(), f"FastBill's time {_local(named)}")
-    relative = _RELATIVE.search(text)
-    if relative:
-        amount = float(relative[1].replace(",", "."))
-        return Hint(amount * _UNITS[relative[2][0].lower()], f"FastBill's '{relative[0]}'")
-    return Hint(None, "no time given")
+def hint(response: requests.Response, text: str, data: Any = None) -> Hint:
+    """The wait that a refusal asks for (see `refusal_wait`), read from a response."""
+    if data is None:
+        try:
+            data = response.json()
+        except (AttributeError, ValueError):
+            data = None
+    status = getattr(response, "status_code", 0)
+    return refusal_wait(status, response.headers, text, data, server_now(response))
+
+
+def refusal_wait(status: int, headers: Any, text: str, data: Any, now: datetime) -> Hint:
+    """THE rule for reading a refusal's wait, whatever its status: the first usable of
+    Retry-After, a JSON field naming the wait (RETRY_AFTER, RESET, WAIT, ... at any depth), and a
+    moment or duration in the text (English or German). A wait of 0, a negative one or a moment
+    already past is no usable hint: the caller then waits as for a refusal without a time.
+    """
+    unusable: Hint | None = None
+    for source, seconds in _candidates(headers, text, data, now):
+        if seconds is None:
+            continue
+        if seconds > TIME_RESOLUTION_SECONDS:
+            return Hint(seconds, source)
+        unusable = unusable or Hint(None, f"{source}, already past: no usable time")
+    return unusable or Hint(None, "no time given")
+
+
+def _candidates(headers: Any, text: str, data: Any, now: datetime) -> Any:
+    yield "Retry-After", _retry_after((headers or {}).get("Retry-After"), now)
+    field = _wait_field(data, depth=0)
+    if field is not None:
+        yield f"FastBill's field {field[0]}", _value_seconds(field[1], now)
+    yield from _text_wait(text or "", now)
 
 
 def _retry_after(header: str | None, now: datetime) -> float | None:
-    if not header or not header.strip():
+    if not header or not str(header).strip():
         return None
-    value = header.strip()
+    return _value_seconds(str(header).strip(), now)
+
+
+def _value_seconds(value: Any, now: datetime) -> float | None:
+    """Seconds, an epoch timestamp (a RESET field), an HTTP date or a text naming the time."""
+    if isinstance(value, bool):
+        return None
     try:
-        return float(value)
-    except ValueError:
-        pass
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is not None:
+        return number - now.timestamp() if number > 1e9 else number
+    if not isinstance(value, str):
+        return None
     try:
-        moment = parsedate_to_datetime(value)
+        return (parsedate_to_datetime(value).astimezone(timezone.utc) - now).total_seconds()
     except (TypeError, ValueError, IndexError):
+        pass
+    return next((s for _, s in _text_wait(value, now) if s is not None), None)
+
+
+def _wait_field(data: Any, depth: int) -> tuple[str, Any] | None:
+    """The first field naming the wait: top level, RESPONSE, ERRORS entries (any depth <= 4)."""
+    if depth > 4:
         return None
-    return (moment.astimezone(timezone.utc) - now).total_seconds()
+    items = data.items() if isinstance(data, dict) else enumerate(data or [])
+    if not isinstance(data, (dict, list)):
+        return None
+    nested = []
+    for key, value in items:
+        name = str(key).upper().replace("-", "_")
+        if name in WAIT_FIELDS and value not in (None, ""):
+            return name, value
+        if isinstance(value, (dict, list)):
+            nested.append(value)
+    for value in nested:
+        found = _wait_field(value, depth + 1)
+        if found:
+            return found
+    return None
+
+
+def _text_wait(text: str, now: datetime) -> Any:
+    text = text[:MAX_TEXT_CHARS]
+    named = named_moment(text, now)
+    if named is not None:
+        yield f"FastBill's time {_local(named)}", (named - now).total_seconds()
+    length = _duration(text)
+    if length is not None:
+        yield f"FastBill's '{length[1]}'", length[0]
+    if named is None and length is None:
+        parsed = _dateparser_moment(text, now)
+        if parsed is not None:
+            yield f"FastBill's time {_local(parsed)}", (parsed - now).total_seconds()
+
+
+def _duration(text: str) -> tuple[float, str] | None:
+    """The first duration, with the parts that follow it ("1 Stunde und 30 Minuten")."""
+    total, start, end = 0.0, None, None
+    for found in _DURATION.finditer(text):
+        if end is not None and not _JOINER.fullmatch(text[end : found.start()]):
+            break
+        amount = found[1].lower()
+        number = NUMBER_WORDS.get(amount)
+        value = number if number is not None else float(amount.replace(",", "."))
+        total += value * _unit_seconds(found[2].lower())
+        start = found.start() if start is None else start
+        end = found.end()
+    if start is None or end is None:
+        return None
+    return total, text[start:end]
+
+
+def _dateparser_moment(text: str, now: datetime) -> datetime | None:
+    """dateparser for what the helpers above do not read; only moments near now count."""
+    berlin = pendulum.instance(now).in_timezone(FASTBILL_TIMEZONE)
+    settings = {
+        "RELATIVE_BASE": berlin.naive(),
+        "TIMEZONE": FASTBILL_TIMEZONE,
+        "RETURN_AS_TIMEZONE_AWARE": True,
+        "PREFER_DATES_FROM": "future",
+        "DATE_ORDER": "DMY",
+    }
+    try:
+        found = search_dates(text, languages=["en", "de"], settings=settings) or []
+    except Exception:  # a parser failure is "no time given", never a crash
+        return None
+    for _, moment in found:
+        ahead = (moment - now).total_seconds()
+        if -PAST_TOLERANCE_SECONDS < ahead <= HONOURED_AHEAD_SECONDS:
+            return moment
+    return None
+
+
+def _zone(name: str | None, default: Any) -> Any:
+    if not name:
+        return default
+    hours = _ZONES[name.upper()]
+    return pendulum.fixed_timezone(hours * 3600)
 
 
 def named_moment(text: str, now: datetime) -> datetime | None:
-    """The moment a text names: ISO, German date and time, or a clock time (German local time)."""
-    berlin_now = pendulum.instance(now).in_timezone(FASTBILL_TIMEZONE)
+    """The moment a text names: ISO, an HTTP date, a German date and time, or a clock time
+    (FastBill's zone, Europe/Berlin, unless a zone is named). It may lie in the past."""
+    text = text[:MAX_TEXT_CHARS]
+    berlin = pendulum.timezone(FASTBILL_TIMEZONE)
     iso = _ISO.search(text)
     if iso:
         zone = iso[3]
-        stamp = f"{iso[1]}T{iso[2].zfill(5) if len(iso[2]) < 5 else iso[2]}"
+        stamp = f"{iso[1]}T{iso[2].zfill(5) if len(iso[2]) < 5 else iso[2]}".replace(",", ".")
         try:
-            if zone:
-                return pendulum.parse(stamp + ("+00:00" if zone == "Z" else zone))
-            return pendulum.parse(stamp, tz=FASTBILL_TIMEZONE)
+            if zone and zone[0] in "+-":
+                return pendulum.parse(stamp + zone)
+            return pendulum.parse(stamp, tz=_zone(zone, berlin))
         except (ValueError, pendulum.parsing.exceptions.ParserError):
+            return None
+    http = _HTTP_DATE.search(text)
+    if http:
+        try:
+            return parsedate_to_datetime(http[0].replace("UTC", "GMT"))
+        except (TypeError, ValueError, IndexError):
             return None
     german = _GERMAN.search(text)
     if german:
-        day, month, year, hour, minute, second = german.groups()
+        day, month, year, hour, minute, second, zone = german.groups()
         try:
             return pendulum.datetime(
                 int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
-                tz=FASTBILL_TIMEZONE,
+                tz=_zone(zone, berlin),
             )  # fmt: skip
         except ValueError:
             return None
-    clock = _CLOCK.search(text)
-    if clock:
-        hour, minute, second = int(clock[1]), int(clock[2]), int(clock[3] or 0)
+    return _clock_moment(text, now)
+
+
+def _clock_moment(text: str, now: datetime) -> datetime | None:
+    for clock in _CLOCK.finditer(text):
+        hour_s, minute_s, second_s, meridiem, uhr, zone = clock.groups()
+        if minute_s is None and not meridiem and not uhr:
+            continue  # a bare number is not a time
+        hour, minute, second = int(hour_s), int(minute_s or 0), int(second_s or 0)
+        if meridiem:
+            if not 1 <= hour <= 12:
+                continue
+            hour = hour % 12 + (12 if meridiem.lower().startswith("p") else 0)
         if hour > 23 or minute > 59 or second > 59:
-            return None
-        moment = berlin_now.set(hour=hour, minute=minute, second=second, microsecond=0)
-        return moment if moment > berlin_now else moment.add(days=1)
+            continue
+        local_now = pendulum.instance(now).in_timezone(_zone(zone, FASTBILL_TIMEZONE))
+        moment = local_now.set(hour=hour, minute=minute, second=second, microsecond=0)
+        if (now - moment).total_seconds() > PAST_TOLERANCE_SECONDS:
+            moment = moment.add(days=1)  # long past today: tomorrow's
+        return moment
     return None
 
 
@@ -337,19 +538,30 @@ class Quota:
         self.policy.hold_until(self.ledger.clock() + wait, reason, named)
 
     def _learn(self, named: bool) -> None:
+        """The hourly quota, learned only from evidence (the one rule).
+
+        FastBill accepted `observed` calls of this sync within the last hour before refusing.
+        The account's quota is at least the most calls FastBill accepted within one hour in this
+        sync (`Ledger.most_in_hour`): a learned quota is never below that, and never shrinks.
+        With fewer than LEARN_MIN_CALLS accepted calls the refusal says more about other API
+        users of the account than about its quota: nothing is learned, the refusal is waited out
+        as it says (or by the window rule), and the pace stays as configured.
+        """
         observed = self.ledger.accepted_within(HOUR)
-        if observed <= 0:
+        evidence = max(observed, self.ledger.most_in_hour)
+        if evidence < LEARN_MIN_CALLS:
             return
-        if self.ledger.observed_quota != observed:
+        learned = max(evidence, self.ledger.observed_quota or 0)
+        if self.ledger.observed_quota != learned:
             logger.info(
                 f"FastBill refused a call after this sync made {observed} accepted calls within "
-                f"the last hour: the account's quota is probably about {observed} calls per hour "
-                f"(less what other API users of the account take). Suggested requests_per_hour: "
-                f"{suggested_hourly(observed)}."
+                f"the last hour (at most {evidence} in one hour): the account's quota is probably "
+                f"about {learned} calls per hour (less what other API users of the account take). "
+                f"Suggested requests_per_hour: {suggested_hourly(learned)}."
             )
-        self.ledger.observed_quota = observed
+        self.ledger.observed_quota = learned
         if not named:
-            self.policy.learned_hourly = observed
+            self.policy.learned_hourly = max(learned, self.policy.learned_hourly or 0)
 
     def _far_from_limits(self) -> bool:
         per_minute, per_hour = self.limits

@@ -364,3 +364,32 @@ def test_a_second_read_in_the_same_process_proves_its_own_credentials(api: FakeF
 
     assert "rejected the credentials" in second.errors[-1].trace.error.message
     assert second.is_in_logs(r"Sync summary, all 1 streams: 0 records, 2 API calls")
+
+
+def test_a_503_with_retry_after_waits_as_long_as_it_says(
+    api: FakeFastbill, slept: list[float]
+) -> None:
+    api.expect(body("customer.get"), "Service Unavailable", 503, {"Retry-After": "120"})
+    api.expect(body("customer.get"), CUSTOMERS)
+
+    assert records(run_read(config(), "customers")) == [{"CUSTOMER_ID": "1"}]
+    assert sum(slept) == pytest.approx(120, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"RESPONSE": {"ERRORS": ["Service temporarily restricted"], "RETRY_AFTER": 45}},
+        {"RESPONSE": {"ERRORS": [{"MESSAGE": "Service temporarily restricted", "WAIT": 45}]}},
+        {"retry_after": "45", "RESPONSE": {"ERRORS": ["Service temporarily restricted"]}},
+    ],
+    ids=["RESPONSE.RETRY_AFTER", "an ERRORS entry's WAIT", "top-level retry_after"],
+)
+def test_a_json_field_naming_the_wait_is_honoured(
+    api: FakeFastbill, slept: list[float], answer: dict[str, object]
+) -> None:
+    api.expect(body("customer.get"), answer)
+    api.expect(body("customer.get"), CUSTOMERS)
+
+    assert records(run_read(config(), "customers")) == [{"CUSTOMER_ID": "1"}]
+    assert sum(slept) == pytest.approx(45, abs=0.01)

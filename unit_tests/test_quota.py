@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
@@ -72,8 +73,10 @@ def test_every_written_form_of_the_time_is_read(text: str, minutes: float) -> No
     assert looks_like_quota(written, found)
 
 
-def test_a_bare_clock_time_already_past_means_tomorrow() -> None:
-    now = datetime(2026, 12, 1, 13, 30, tzinfo=timezone.utc)  # 14:30 in Berlin
+def test_a_bare_clock_time_long_past_means_tomorrow() -> None:
+    # Changed by issue 15 §9: a clock time up to an hour ago is past (no usable hint); only an
+    # older one is tomorrow's. 14:05 is now 85 minutes past.
+    now = datetime(2026, 12, 1, 14, 30, tzinfo=timezone.utc)  # 15:30 in Berlin
     moment = named_moment("ab 14:05", now)
     assert moment is not None and pendulum.instance(moment).in_timezone(BERLIN).day == 2
 
@@ -154,8 +157,9 @@ def test_an_unknown_wording_after_successful_calls_waits_for_the_window_then_ret
     # The one accepted call leaves FastBill's 3600 s window: the earliest a call can pass again.
     assert 3590 <= sum(clock.waits) <= 3610
     assert output.is_in_logs("takes for the hourly quota")
-    assert output.is_in_logs("quota is probably about 1 calls per hour")
-    assert output.is_in_logs("requests_per_hour to 1")
+    # Changed by issue 15 §9: one accepted call is no evidence of a quota of 1 call per hour.
+    assert not output.is_in_logs("quota is probably about")
+    assert not output.is_in_logs("requests_per_hour to 1")
 
 
 def test_an_unknown_wording_refused_again_after_the_wait_fails_with_fastbills_text(
@@ -202,19 +206,20 @@ def test_a_persisting_429_without_a_hint_moves_from_seconds_to_the_window(
 def test_after_a_refusal_without_time_the_next_calls_are_spread_under_the_observed_quota(
     api: FakeFastbill, clock: FakeClock
 ) -> None:
-    api.expect(body("customer.get", 0), _customers(100))
-    api.expect(body("customer.get", 100), _customers(100, 100))
+    # Changed by issue 15 §9: a quota is learned only from at least LEARN_MIN_CALLS (10)
+    # accepted calls; this sync makes 10 before the refusal (it used to be 2).
+    for offset in range(0, 1000, 100):
+        api.expect(body("customer.get", offset), _customers(100, offset))
     for _ in range(4):
-        api.expect(body("customer.get", 200), "quota", 429)
-    api.expect(body("customer.get", 200), _customers(100, 200))
-    api.expect(body("customer.get", 300), _customers(100, 300))
-    api.expect(body("customer.get", 400), _customers(1, 400))
+        api.expect(body("customer.get", 1000), "quota", 429)
+    for offset in range(1000, 2100, 100):  # 11 more: the 11th waits for the learned window
+        api.expect(body("customer.get", offset), _customers(100 if offset < 2000 else 1, offset))
 
     output = run_read(config(), "customers")
 
-    assert len(records(output)) == 401
-    assert output.is_in_logs("spreading calls under the observed quota of 2 calls per hour")
-    assert output.is_in_logs("Suggested requests_per_hour: 1")
+    assert len(records(output)) == 2001
+    assert output.is_in_logs("spreading calls under the observed quota of 10 calls per hour")
+    assert output.is_in_logs("Suggested requests_per_hour: 9")
 
 
 def test_a_time_in_the_next_hour_is_honoured_whatever_the_words(
@@ -283,3 +288,120 @@ def test_progress_is_logged_at_least_every_minute_while_a_stream_runs(clock: Fak
         "invoices: 2 records and 0 API calls so far.",
         "invoices: 4 records and 0 API calls so far.",
     ]
+
+
+# Issue 15 §9: FastBill's Date header says 14:55 Berlin time (13:55 UTC) on 5 Dec 2026.
+DATE_1455 = {"Date": "Sat, 05 Dec 2026 13:55:00 GMT"}
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("Too many requests, try again at 3:05 PM", 600),
+        ("Bitte 20 Sekunden warten.", 20),
+        ("Limit erreicht, bitte in einer Minute erneut versuchen", 60),
+        ("Rate limit reached, retry at 14:05:30 UTC", 630),
+        ("New calls are accepted from 2026-12-05T15:05:00.500+01:00", 600.5),
+        ("Rate limit reached. Retry after Sat, 05 Dec 2026 14:05:00 GMT", 600),
+        ("Kontingent erschöpft, wieder möglich um 15 Uhr", 300),
+        ("Limit erreicht bis 05.12.2026 15:05:30 Uhr", 630),
+    ],
+    ids=[
+        "3:05 PM",
+        "20 Sekunden",
+        "einer Minute",
+        "time with seconds and UTC",
+        "ISO with fractions",
+        "HTTP date in the text",
+        "um 15 Uhr",
+        "dd.mm.yyyy HH:MM:SS Uhr",
+    ],
+)
+def test_an_observed_refusal_is_waited_out_exactly(
+    api: FakeFastbill, clock: FakeClock, text: str, seconds: float
+) -> None:
+    api.expect(body("customer.get"), failure(text), 429, DATE_1455)
+    api.expect(body("customer.get"), CUSTOMERS)
+
+    assert records(run_read(config(), "customers")) == [{"CUSTOMER_ID": "1"}]
+    assert sum(clock.waits) == pytest.approx(seconds, abs=0.01)
+
+
+def _refuse_for(api: FakeFastbill, clock: FakeClock, seconds: float, headers: dict[str, str],
+                text: str) -> None:  # fmt: skip
+    """FastBill refusing every call for `seconds` of the (fake) clock, then answering."""
+    until = clock.now + seconds
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        if clock.now < until:
+            return 429, headers, json.dumps(failure(text))
+        return 200, {}, json.dumps(CUSTOMERS)
+
+    api.mock.add_callback("POST", api.url, callback=answer)
+
+
+@pytest.mark.parametrize(
+    ("headers", "text"),
+    [
+        ({"Retry-After": "0"}, "Too many requests"),
+        ({"Retry-After": "-5"}, "Too many requests"),
+        ({}, "Rate limit reached. New calls are accepted from 2026-01-01T10:00:00Z"),
+    ],
+    ids=["Retry-After 0", "a negative Retry-After", "a moment already past"],
+)
+def test_a_past_or_zero_wait_does_not_burn_every_retry_in_seconds(
+    api: FakeFastbill, clock: FakeClock, headers: dict[str, str], text: str
+) -> None:
+    _refuse_for(api, clock, 90, headers, text)
+
+    output = run_read(config(), "customers")
+
+    assert records(output) == [{"CUSTOMER_ID": "1"}]
+    assert clock.waits[:3] == [2, 3, 5]  # short retries first, then a minute: no 1 s loop
+    assert sum(clock.waits) >= 90
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("in anderthalb Stunden", 5400),
+        ("in einer halben Stunde", 1800),
+        ("in einer Viertelstunde", 900),
+        ("in a quarter of an hour", 900),
+        ("in half an hour", 1800),
+        ("in 1 Stunde", 3600),  # read as 1 s before: "Stunde" begins with an s
+        ("in 1 Stunde und 30 Minuten", 5400),
+    ],
+)
+def test_fractions_and_parts_of_hours_are_read(text: str, seconds: float) -> None:
+    now = datetime(2026, 12, 5, 13, 55, tzinfo=timezone.utc)
+    assert hint(_Response({"Date": format_datetime(now, usegmt=True)}), text).seconds == seconds
+
+
+def _quota_after(*bursts: tuple[float, int]) -> tuple[Any, Any]:
+    """A Quota whose ledger saw `count` accepted calls at each (seconds, count)."""
+    from source_fastbill.progress import Ledger
+    from source_fastbill.quota import Quota, QuotaPolicy
+
+    now = [0.0]
+    ledger = Ledger(clock=lambda: now[0])
+    for at, count in bursts:
+        now[0] = at
+        for _ in range(count):
+            ledger.answered("customers")
+    policy = QuotaPolicy(pacing=None, ledger=ledger)  # type: ignore[arg-type]
+    return Quota(ledger, policy, requests_per_minute=60, requests_per_hour=None), policy
+
+
+def test_a_refusal_after_few_calls_learns_no_quota() -> None:
+    quota, policy = _quota_after((0, 1))
+    decision = quota._wait_for_window("FastBill refused a call")
+    assert decision.wait is not None and policy.learned_hourly is None
+    assert quota.ledger.observed_quota is None
+
+
+def test_a_learned_quota_is_never_below_the_most_calls_accepted_within_one_hour() -> None:
+    # 30 calls accepted in one hour, then (two hours later) a refusal after 12: others took some.
+    quota, policy = _quota_after((0, 30), (7200, 12))
+    quota._wait_for_window("FastBill refused a call")
+    assert policy.learned_hourly == 30 and quota.ledger.observed_quota == 30
