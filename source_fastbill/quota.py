@@ -26,6 +26,7 @@ import pendulum
 import requests
 from airbyte_cdk.sources.streams.call_rate import AbstractCallRatePolicy, CallRateLimitHit
 
+from source_fastbill import clock
 from source_fastbill.config import FASTBILL_TIMEZONE
 from source_fastbill.progress import HOUR, MINUTE, Ledger, duration, suggested_hourly
 
@@ -67,13 +68,7 @@ class Hint:
 
 def server_now(response: requests.Response | None) -> datetime:
     """FastBill's clock (its Date header) where it gives one: its named times are in its clock."""
-    header = response.headers.get("Date") if response is not None else None
-    if header:
-        try:
-            return parsedate_to_datetime(header).astimezone(timezone.utc)
-        except (TypeError, ValueError, IndexError):
-            pass
-    return datetime.now(timezone.utc)
+    return clock.server_now(response)
 
 
 def hint(response: requests.Response, text: str) -> Hint:
