@@ -201,7 +201,7 @@ class Plan:
         fresh = replace(state, resume=None) if state.synced_until else SyncState()
         where = "the saved position" if state.synced_until else "start_date"
         logger.warning(
-            f"Stream {stream}: not following the saved state's resume marker {resume!r}: it was "
+            f"Ignoring the saved state's resume marker {resume!r} of stream {stream}: it was "
             f"not written by this version for a read up to {self.end} (an older version, an "
             f"edited or foreign state). Reading from {where} instead, so nothing is skipped."
         )

@@ -152,7 +152,7 @@ def test_a_foreign_paid_marker_is_not_followed_and_the_history_is_read(
     )
 
     assert len(records(output)) == 1 and len(api.mock.calls) == 4
-    assert output.is_in_logs("not following the saved state's resume marker")
+    assert output.is_in_logs("Ignoring the saved state's resume marker .* Reading from start_date")
 
 
 def test_an_old_created_marker_reads_again_from_the_saved_position(api: FakeFastbill) -> None:
