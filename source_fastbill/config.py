@@ -8,13 +8,14 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-import pendulum
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_fastbill.clock import FASTBILL_TIMEZONE, fastbill_today
 
 API_URLS = {
     "pro": "https://my.fastbill.com/api/1.0/api.php",
@@ -33,9 +34,12 @@ MAX_REQUEST_TIMEOUT_SECONDS = 300  # metadata.yaml's maxSecondsBetweenMessages a
 # wait in the shared budget.
 DEFAULT_NUM_WORKERS = 3
 MAX_NUM_WORKERS = 10
-# FastBill keeps dates and timestamps in German local time, without a zone.
-FASTBILL_TIMEZONE = "Europe/Berlin"
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Dates from config or state outside these bounds are typos or broken states: arithmetic on them
+# overflows, and a position in the future hides every later change.
+EARLIEST_DATE = date(2000, 1, 1)
+END_DATE_YEARS_AHEAD = 5  # future-dated invoices exist; decades ahead is a typo
+__all__ = ["FASTBILL_TIMEZONE", "fastbill_today"]
 
 
 class ConfigError(AirbyteTracedException):
@@ -69,8 +73,9 @@ class FastbillConfig:
         edition = config.get("edition") or "pro"
         if edition not in EDITIONS:
             raise ConfigError(f"edition must be one of {', '.join(EDITIONS)}, not {edition!r}.")
-        start_date = _date(config, "start_date") or DEFAULT_START_DATE
-        end_date = _date(config, "end_date")
+        today = fastbill_today()
+        start_date = _date(config, "start_date", latest_end_date(today)) or DEFAULT_START_DATE
+        end_date = _date(config, "end_date", latest_end_date(today))
         if end_date and end_date < start_date:
             raise ConfigError(f"end_date {end_date} lies before start_date {start_date}.")
         return cls(
@@ -104,12 +109,6 @@ class FastbillConfig:
         )
 
 
-def fastbill_today(now: datetime | None = None) -> date:
-    """Today where FastBill's dates are written: a sync at 00:30 in Berlin reads that day too."""
-    moment = pendulum.instance(now) if now else pendulum.now("UTC")
-    return moment.in_timezone(FASTBILL_TIMEZONE).date()
-
-
 def _required_text(config: Mapping[str, Any], key: str, hint: str) -> str:
     value = config.get(key)
     if not isinstance(value, str) or not value.strip():
@@ -117,18 +116,29 @@ def _required_text(config: Mapping[str, Any], key: str, hint: str) -> str:
     return value.strip()
 
 
-def _date(config: Mapping[str, Any], key: str) -> date | None:
+def latest_end_date(today: date) -> date:
+    return date(today.year + END_DATE_YEARS_AHEAD, 12, 31)
+
+
+def _date(config: Mapping[str, Any], key: str, latest: date) -> date | None:
+    """A YYYY-MM-DD setting from EARLIEST_DATE to `latest`."""
     value = config.get(key)
     if value in (None, ""):
         return None
     if not ISO_DATE.fullmatch(str(value)):  # fromisoformat also takes 20240101 from 3.11 on
         raise ConfigError(f"{key} must be a date written YYYY-MM-DD, not {value!r}.")
     try:
-        return date.fromisoformat(str(value))
+        day = date.fromisoformat(str(value))
     except ValueError:
         raise ConfigError(
             f"{key} {value} is not a day of the calendar: {_no_such_day(str(value))}."
         ) from None
+    if not EARLIEST_DATE <= day <= latest:
+        raise ConfigError(
+            f"{key} {value} lies outside the dates this connector reads ({EARLIEST_DATE} to "
+            f"{latest}): enter a date in that range, or leave {key} empty."
+        )
+    return day
 
 
 def _no_such_day(text: str) -> str:

@@ -15,13 +15,18 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from source_fastbill.config import DEFAULT_START_DATE, FastbillConfig
+from source_fastbill.config import DEFAULT_START_DATE, EARLIEST_DATE, ConfigError, FastbillConfig
 from source_fastbill.normalize import Unconvertible, to_date, to_timestamp
 
 CREATED, PAID = "created", "paid"
 RECENT_YEARS = 2  # this year and last year get a window (and a checkpoint) of their own
 # Changes committed while the first call was answered, and clocks that disagree by minutes.
 CURSOR_MARGIN = timedelta(minutes=10)
+# Resume markers carry this version, the pass, and the plan they belong to ("start": where its
+# created pass began, "end": its last day), so a marker is followed only if it checks out. A marker
+# without it (foreign, hand-edited, or written by 1.1.0) is not followed: re-reading is safe.
+MARKER_VERSION = 2
+MARKER_KEYS = {"v", "pass", "from", "start", "end"}
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,8 @@ class SyncState:
     cursor: str | None = None  # newest LASTUPDATE (or DATE) delivered by a completed sync
     paid: str | None = None  # newest PAID_DATE delivered by a completed sync
     synced_until: date | None = None  # windows up to this date were read by a completed sync
-    resume: dict[str, str] | None = (
-        None  # {"pass": "created", "from": "2024-01-01"} | {"pass": "paid"}
-    )
+    # {"v": 2, "pass": "created"|"paid", "from": next window (created), "start", "end"}
+    resume: dict[str, Any] | None = None
 
     @classmethod
     def parse(
@@ -74,10 +78,13 @@ class SyncState:
             raise ValueError("unknown keys or no position")
         resume = raw.get("resume")
         if resume is not None:
-            if resume.get("pass") not in (CREATED, PAID) or not resume.keys() <= {"pass", "from"}:
+            if resume.get("pass") not in (CREATED, PAID) or not resume.keys() <= MARKER_KEYS:
                 raise ValueError("bad resume marker")
             if resume["pass"] == CREATED:
                 date.fromisoformat(resume["from"])
+            for key in ("start", "end"):
+                if key in resume:
+                    date.fromisoformat(resume[key])
         return cls(
             cursor=_checked(raw.get(cursor_field), cursor_field),
             paid=_checked(raw.get("PAID_DATE"), "date"),
@@ -98,19 +105,31 @@ class SyncState:
         return saved
 
     def finished(
-        self, cursor: str | None, paid: str | None, end: date, started: datetime
+        self, cursor: str | None, paid: str | None, end: date, started: datetime, today: date
     ) -> SyncState:
-        """The state after a completed read that began (in FastBill's clock) at `started`.
+        """The state after a completed read that began at `started` (clock.safe_now).
 
         The saved positions never pass that moment, less a margin: a change landing while the
         sync pages on, on a page already read, must still count as news next time, and one
         record dated in the future (bad data, a skewed clock) must not hide every later edit.
+        An end_date in the future is read, but saved as today: tomorrow's invoices are news.
         """
         return SyncState(
             cursor=oldest(newest(self.cursor, cursor), cursor_cap(started)),
             paid=oldest(newest(self.paid, paid), paid_cap(started)),
-            synced_until=max(self.synced_until or end, end),
+            synced_until=min(max(self.synced_until or end, end), today),
         )
+
+    def dates(self) -> Iterator[tuple[str, str]]:
+        """Every date the state holds, as (what, YYYY-MM-DD...), for the range check."""
+        for what, value in (("cursor", self.cursor), ("PAID_DATE", self.paid)):
+            if value:
+                yield what, value
+        if self.synced_until:
+            yield "synced_until", self.synced_until.isoformat()
+        for key in ("from", "start", "end"):
+            if self.resume and key in self.resume:
+                yield f"resume.{key}", self.resume[key]
 
 
 def cursor_cap(started: datetime) -> str:
@@ -170,25 +189,52 @@ class Plan:
         # start_date at its default reaches back before FastBill existed: nothing is older.
         return self.config.start_date > DEFAULT_START_DATE
 
-    def sane(self, state: SyncState, logger: logging.Logger) -> SyncState:
-        """A state whose resume marker leads nowhere (hand-edited, foreign) is not followed."""
+    def sane(self, state: SyncState, logger: logging.Logger, stream: str) -> SyncState:
+        """Dates out of range stop the stream; a resume marker that does not check out is dropped.
+
+        Dropping a marker re-reads (from the saved position or start_date): never a skip.
+        """
+        self._check_dates(state, stream)
         resume = state.resume
-        if not resume:
-            return state
-        if resume["pass"] == CREATED:
-            usable = date.fromisoformat(resume["from"]) <= self.end
-        else:
-            usable = self._paid_from(state) is not None
-        if usable:
+        if not resume or self._marker_checks_out(state, resume):
             return state
         fresh = replace(state, resume=None) if state.synced_until else SyncState()
         where = "the saved position" if state.synced_until else "start_date"
         logger.warning(
-            f"Ignoring the saved state's resume marker {resume!r}: it leads to no window up to "
-            f"{self.end}, so following it would read nothing, now and in every later sync. "
-            f"Reading from {where} instead."
+            f"Ignoring the saved state's resume marker {resume!r} of stream {stream}: it was "
+            f"not written by this version for a read up to {self.end} (an older version, an "
+            f"edited or foreign state). Reading from {where} instead, so nothing is skipped."
         )
         return fresh
+
+    def _check_dates(self, state: SyncState, stream: str) -> None:
+        latest = self.today + timedelta(days=1)  # LASTUPDATE is Berlin time; allow the zone
+        for what, value in state.dates():
+            if not EARLIEST_DATE.isoformat() <= value[:10] <= latest.isoformat():
+                raise ConfigError(
+                    f"The saved state of stream {stream} holds {what} {value}, outside "
+                    f"{EARLIEST_DATE} to today ({self.today}): following it would skip or "
+                    f"repeat records. Reset the stream {stream} in Airbyte (or remove its "
+                    "state) to read it again from start_date."
+                )
+
+    def _created_from(self, state: SyncState) -> date:
+        """Where the created pass of a read from this state (without marker) starts."""
+        if state.synced_until:
+            lookback = timedelta(days=self.config.lookback_days)
+            return max(self.config.start_date, state.synced_until - lookback)
+        return self.config.start_date
+
+    def _marker_checks_out(self, state: SyncState, resume: Mapping[str, Any]) -> bool:
+        """Written by this version, for a plan that began no later than this one would."""
+        if resume.get("v") != MARKER_VERSION or "start" not in resume or "end" not in resume:
+            return False
+        start, end = date.fromisoformat(resume["start"]), date.fromisoformat(resume["end"])
+        if start > self._created_from(state) or end > self.end or start > end:
+            return False
+        if resume["pass"] == CREATED:
+            return start <= date.fromisoformat(resume["from"]) <= self.end
+        return self._paid_from(state) is not None
 
     def _paid_from(self, state: SyncState) -> date | None:
         if not self.paid_filter:
@@ -202,25 +248,24 @@ class Plan:
         return start if start <= self.end else None
 
     def incremental(self, state: SyncState) -> Iterator[dict[str, Any]]:
-        lookback = timedelta(days=self.config.lookback_days)
         paid_from = self._paid_from(state)
+        created_from: date | None
         if state.resume and state.resume["pass"] == PAID:
             created_from = None
         elif state.resume:
             created_from = date.fromisoformat(state.resume["from"])
-        elif state.synced_until:
-            created_from = max(self.config.start_date, state.synced_until - lookback)
         else:
-            created_from = self.config.start_date
+            created_from = self._created_from(state)
+        # Where this plan's created pass began: carried by every marker, checked on resume.
+        origin = state.resume["start"] if state.resume else self._created_from(state).isoformat()
         windows = list(_windows(created_from, self.end)) if created_from else []
         for index, (start, stop) in enumerate(windows):
             if index + 1 < len(windows):
-                then: dict[str, str] | None = {
-                    "pass": CREATED,
-                    "from": windows[index + 1][0].isoformat(),
-                }
+                then: dict[str, Any] | None = self._marker(
+                    CREATED, origin, windows[index + 1][0].isoformat()
+                )
             else:
-                then = {"pass": PAID} if paid_from else None
+                then = self._marker(PAID, origin) if paid_from else None
             yield self._slice(CREATED, self.date_filter, start, stop, then)
         if self.paid_filter and paid_from:
             yield self._slice(PAID, self.paid_filter, paid_from, self.end, None)
@@ -236,14 +281,20 @@ class Plan:
             return
         paid = self.paid_filter if self._start_bounded else None
         start = self.config.start_date
-        then = {"pass": PAID} if paid else None
+        then = self._marker(PAID, start.isoformat()) if paid else None
         yield self._slice(CREATED, self.date_filter, start, self.end, then)
         if paid:
             yield self._slice(PAID, paid, start, self.end, None)
 
+    def _marker(self, pass_: str, origin: str, next_from: str | None = None) -> dict[str, Any]:
+        marker: dict[str, Any] = {"v": MARKER_VERSION, "pass": pass_}
+        if next_from:
+            marker["from"] = next_from
+        return marker | {"start": origin, "end": self.end.isoformat()}
+
     @staticmethod
     def _slice(
-        pass_: str, date_filter: DateFilter, start: date, stop: date, then: dict[str, str] | None
+        pass_: str, date_filter: DateFilter, start: date, stop: date, then: dict[str, Any] | None
     ) -> dict[str, Any]:
         return {
             "pass": pass_,
@@ -300,5 +351,5 @@ def is_news(
     return bool(paid and start.paid and paid > start.paid)
 
 
-def with_resume(state: SyncState, then: dict[str, str] | None) -> SyncState:
+def with_resume(state: SyncState, then: dict[str, Any] | None) -> SyncState:
     return replace(state, resume=then)

@@ -32,6 +32,7 @@ import requests
 from airbyte_cdk.sources.streams.call_rate import AbstractCallRatePolicy, CallRateLimitHit
 from dateparser.search import search_dates
 
+from source_fastbill import clock
 from source_fastbill.config import FASTBILL_TIMEZONE
 from source_fastbill.progress import HOUR, MINUTE, Ledger, duration, suggested_hourly
 
@@ -139,13 +140,7 @@ class Hint:
 
 def server_now(response: requests.Response | None) -> datetime:
     """FastBill's clock (its Date header) where it gives one: its named times are in its clock."""
-    header = response.headers.get("Date") if response is not None else None
-    if header:
-        try:
-            return parsedate_to_datetime(header).astimezone(timezone.utc)
-        except (TypeError, ValueError, IndexError):
-            pass
-    return datetime.now(timezone.utc)
+    return clock.server_now(response)
 
 
 def hint(response: requests.Response, text: str, data: Any = None) -> Hint:
@@ -323,8 +318,8 @@ def named_moment(text: str, now: datetime) -> datetime | None:
 
 
 def _clock_moment(text: str, now: datetime) -> datetime | None:
-    for clock in _CLOCK.finditer(text):
-        hour_s, minute_s, second_s, meridiem, uhr, zone = clock.groups()
+    for found in _CLOCK.finditer(text):
+        hour_s, minute_s, second_s, meridiem, uhr, zone = found.groups()
         if minute_s is None and not meridiem and not uhr:
             continue  # a bare number is not a time
         hour, minute, second = int(hour_s), int(minute_s or 0), int(second_s or 0)

@@ -12,7 +12,7 @@ import json
 import logging
 from abc import ABC
 from collections.abc import Iterable, Mapping, MutableMapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import airbyte_cdk.sources.utils.casing as casing
@@ -28,10 +28,11 @@ from airbyte_cdk.sources.utils.schema_helpers import InternalConfig, ResourceSch
 from airbyte_cdk.sources.utils.slice_logger import SliceLogger
 from requests.auth import AuthBase
 
-from source_fastbill import protocol
+from source_fastbill import clock, protocol
 from source_fastbill.cdk_seams import install_http_client
 from source_fastbill.changes import NulledValues
-from source_fastbill.config import FastbillConfig, fastbill_today
+from source_fastbill.clock import fastbill_today
+from source_fastbill.config import FastbillConfig
 from source_fastbill.errors import (
     Endpoint,
     FastbillBackoffStrategy,
@@ -50,7 +51,6 @@ from source_fastbill.incremental import (
 from source_fastbill.keys import canonicalize
 from source_fastbill.normalize import FastbillTransformer, Record
 from source_fastbill.paging import PageGuard
-from source_fastbill.quota import server_now
 from source_fastbill.transport import FastbillHttpClient, quiet_cdk_retry_logs
 
 PRO = frozenset({"pro"})
@@ -284,7 +284,7 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         # One plan per read: its end date is also the position saved when the read completes,
         # even if the read runs past midnight.
         self._read_plan, self._started = self._plan(), None
-        self._sync_state = self._read_plan.sane(self._sync_state, self.logger)
+        self._sync_state = self._read_plan.sane(self._sync_state, self.logger, self.name)
         self._state_at_start = self._sync_state
         if sync_mode == SyncMode.incremental:
             yield from self._read_plan.incremental(self._sync_state)
@@ -295,7 +295,7 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         self, response: requests.Response, **kwargs: Any
     ) -> Iterable[MutableMapping[str, Any]]:
         if self._started is None:
-            self._started = server_now(response)
+            self._started = clock.safe_now(response, self.logger)
         yield from super().parse_response(response, **kwargs)
 
     def read_records(
@@ -322,9 +322,9 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
             self._sync_state = with_resume(self._sync_state, then)
         else:
             plan = self._read_plan or self._plan()
-            started = self._started or datetime.now(timezone.utc)
+            started = self._started or clock.local_now()
             self._sync_state = self._state_at_start.finished(
-                self._newest_change, self._newest_paid, plan.end, started
+                self._newest_change, self._newest_paid, plan.end, started, plan.today
             )
 
 

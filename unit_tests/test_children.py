@@ -233,7 +233,15 @@ def test_subscription_addons_are_keyed_by_subscription_and_article(
 def test_an_interrupted_child_sync_resumes_at_the_next_window_like_its_parent(
     api: FakeFastbill,
 ) -> None:
-    resume = {"resume": {"pass": "created", "from": "2026-01-01"}}
+    resume = {
+        "resume": {
+            "v": 2,
+            "pass": "created",
+            "from": "2026-01-01",
+            "start": "2024-01-01",
+            "end": "2026-11-21",
+        }
+    }
     api.expect(
         body("invoice.get", START_DATE="2026-01-01", END_DATE="2026-11-21"),
         page("INVOICES", [{**invoice("9", ITEMS=[item("91")]), "INVOICE_DATE": "2026-03-01"}]),

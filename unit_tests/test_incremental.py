@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from unit_tests.conftest import FakeFastbill, body, config, page, records, run_read
@@ -35,6 +35,11 @@ def window(start: str, end: str, offset: int = 0) -> dict[str, Any]:
 
 def paid_window(start: str, end: str) -> dict[str, Any]:
     return body("invoice.get", START_PAID_DATE=start, END_PAID_DATE=end)
+
+
+def marker(pass_: str, start: str, end: str = "2026-11-21", **more: str) -> dict[str, Any]:
+    """A resume marker as this version writes it: checked against the plan on resume."""
+    return {"v": 2, "pass": pass_, **more, "start": start, "end": end}
 
 
 def state_of(stream: str, value: dict[str, Any]) -> list[Any]:
@@ -78,9 +83,9 @@ def test_first_sync_reads_calendar_year_windows_and_checkpoints_after_each(
     # needs invoice 0, dated in 2023.
     assert [r["INVOICE_ID"] for r in records(output)] == ["1", "2", "0"]
     assert states(output) == [
-        {"resume": {"pass": "created", "from": "2025-01-01"}},
-        {"resume": {"pass": "created", "from": "2026-01-01"}},
-        {"resume": {"pass": "paid"}},
+        {"resume": marker("created", "2024-01-01", **{"from": "2025-01-01"})},
+        {"resume": marker("created", "2024-01-01", **{"from": "2026-01-01"})},
+        {"resume": marker("paid", "2024-01-01")},
         {
             "LASTUPDATE": "2026-02-01T09:00:00",
             "PAID_DATE": "2025-06-01",
@@ -115,7 +120,7 @@ def test_sync_from_state_reads_lookback_and_paid_windows_and_emits_only_news(
 
     assert [r["INVOICE_ID"] for r in records(output)] == ["11", "12", "13", "3"]
     assert states(output) == [
-        {**SAVED, "resume": {"pass": "paid"}},
+        {**SAVED, "resume": marker("paid", "2026-10-21")},
         {
             "LASTUPDATE": "2026-11-21T10:30:00",
             "PAID_DATE": "2026-11-21",
@@ -168,7 +173,7 @@ def test_an_interrupted_first_sync_resumes_at_the_next_window(api: FakeFastbill)
     )
     api.expect(window("2026-01-01", "2026-11-21"), invoices())
     api.expect(paid_window("2024-01-01", "2026-11-21"), invoices())
-    resume = {"resume": {"pass": "created", "from": "2025-01-01"}}
+    resume = {"resume": marker("created", "2024-01-01", **{"from": "2025-01-01"})}
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", resume))
 
@@ -185,19 +190,30 @@ def test_a_sync_interrupted_after_its_created_pass_resumes_with_the_paid_pass(
         CFG,
         "invoices",
         mode=INCREMENTAL,
-        state=state_of("invoices", {**SAVED, "resume": {"pass": "paid"}}),
+        state=state_of("invoices", {**SAVED, "resume": marker("paid", "2026-10-21")}),
     )
 
     assert records(output) == [] and states(output)[-1] == {**SAVED, "synced_until": "2026-11-21"}
 
 
-def test_a_state_far_in_the_future_reads_and_emits_nothing(api: FakeFastbill) -> None:
-    future = {"LASTUPDATE": "2999-01-01T00:00:00", "synced_until": "2999-01-01"}
+@pytest.mark.parametrize(
+    "saved",
+    [
+        {"LASTUPDATE": "2999-01-01T00:00:00", "synced_until": "2999-01-01"},  # was silent
+        {"synced_until": "0001-01-02"},  # crashed with OverflowError
+        {"LASTUPDATE": "2099-01-01T00:00:00", "synced_until": "2026-11-20"},
+    ],
+)
+def test_a_state_date_out_of_range_is_a_config_error_naming_the_stream(
+    api: FakeFastbill, saved: dict[str, Any]
+) -> None:
+    output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", saved))
 
-    output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", future))
-
-    assert records(output) == [] and output.errors == []
-    assert len(api.mock.calls) == 0
+    assert records(output) == [] and len(api.mock.calls) == 0
+    errors = [e.trace.error for e in output.errors]
+    assert errors and all(e.failure_type == FailureType.config_error for e in errors)
+    assert "Reset the stream invoices" in errors[0].message
+    assert not output.is_in_logs("OverflowError|Something went wrong")
 
 
 @pytest.mark.parametrize(
