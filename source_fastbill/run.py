@@ -10,6 +10,7 @@ from airbyte_cdk.entrypoint import PRINT_BUFFER, AirbyteEntrypoint
 from airbyte_cdk.models import ConnectorSpecification
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_fastbill import masking
 from source_fastbill.config import FastbillConfig, unknown_keys
 from source_fastbill.source import SourceFastbill
 
@@ -40,7 +41,9 @@ def run(args: list[str] | None = None) -> None:
         try:
             for message in entrypoint.run(parsed):
                 said = said or _is_error_trace(message)
-                print(f"{message}\n", end="")
+                # The one place every output line passes: records, traces, connection status and
+                # the --debug request/response logs the CDK routes through the entry point.
+                print(f"{masking.mask(message)}\n", end="")
         except AirbyteTracedException:
             if not said:
                 raise
