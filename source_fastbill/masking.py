@@ -38,6 +38,8 @@ def _cases(text: str) -> set[str]:
 
 def _percent(text: str) -> set[str]:
     forms = {quote(text), quote_plus(text)} | {quote(text, safe=safe) for safe in PERCENT_SAFE_SETS}
+    # Every byte escaped, letters and digits too, as some servers echo it.
+    forms.add("".join(f"%{byte:02X}" for byte in text.encode()))
     return {case for form in forms for case in _percent_cases(form)}
 
 
