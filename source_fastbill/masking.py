@@ -45,10 +45,8 @@ def _percent(text: str) -> set[str]:
 
 def _percent_cases(form: str) -> set[str]:
     # Only the %xx escapes change case; the rest of the text is the secret's own.
-    lower = "".join(
-        part[:2].lower() + part[2:] if i else part for i, part in enumerate(form.split("%"))
-    )
-    return {form, "%".join(lower.split("%"))}
+    parts = form.split("%")
+    return {form, "%".join([parts[0], *(part[:2].lower() + part[2:] for part in parts[1:])])}
 
 
 def _html(text: str) -> set[str]:
