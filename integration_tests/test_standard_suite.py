@@ -39,6 +39,7 @@ from airbyte_cdk.models import (
     Status,
 )
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
+from airbyte_cdk.test.models.scenario import ExpectedOutcome
 from airbyte_cdk.test.standard_tests import ConnectorTestScenario, SourceTestSuiteBase
 from airbyte_cdk.test.standard_tests.pytest_hooks import pytest_generate_tests
 
@@ -327,19 +328,30 @@ def test_second_incremental_read_re_emits_only_the_time_entry_lookback(
     assert by_stream(_final_states(second)) == by_stream(state)  # streams end in any order
 
 
-def test_abnormally_large_state_reads_no_records(
+def test_an_abnormally_large_state_reads_no_records_and_names_each_stream(
     sample_sandbox: FastbillSandbox, sample_config: dict[str, Any]
 ) -> None:
+    # Issue 15 §1: a state after today is not followed silently (every later sync would read
+    # nothing); each stream fails with a config error naming it, before any call.
     abnormal = json.loads((TESTS / "abnormal_state.json").read_text())
     calls_before = sample_sandbox.stats()["calls"]
-    output = _read(sample_config, "configured_catalog_incremental.json", abnormal)
+    states = [AirbyteStateMessageSerializer.load(s) for s in abnormal]
+    output = read(
+        SourceFastbill(),
+        sample_config,
+        _catalog("configured_catalog_incremental.json"),
+        state=states,
+        expected_outcome=ExpectedOutcome.EXPECT_EXCEPTION,
+    )
     assert len(output.records) == 0
-    # Every window lies after end_date: nothing is worth a call.
     assert sample_sandbox.stats()["calls"] == calls_before
-    states = {s["stream"]["stream_descriptor"]["name"]: s for s in _final_states(output)}
-    for saved in abnormal:  # the far-future position is kept, not rewound to start_date
-        name = saved["stream"]["stream_descriptor"]["name"]
-        assert states[name]["stream"]["stream_state"] == saved["stream"]["stream_state"], name
+    named = {
+        e.trace.error.stream_descriptor.name
+        for e in output.errors
+        if e.trace.error.stream_descriptor
+    }
+    assert named == {s["stream"]["stream_descriptor"]["name"] for s in abnormal}
+    assert all(e.trace.error.failure_type.value == "config_error" for e in output.errors)
 
 
 def test_acceptance_config_lists_the_golden_files() -> None:

@@ -12,6 +12,8 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
+import urllib3
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
@@ -181,17 +183,60 @@ def _whole_number(
 
 
 def _api_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """One URL, read the same way by every parser on the way to the socket, or refused.
+
+    urlsplit and urllib3 (which sends the request) disagree on inputs such as userinfo plus a
+    backslash; a URL they read differently could pass the https rule here and send the Basic
+    credentials over plain http to another host. So: no userinfo, no backslash, no whitespace or
+    control character, and scheme, host and port equal under urlsplit, urllib3 and requests.
+    """
+    how = f"Enter the full https:// URL of the API, such as {API_URLS['pro']}"
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
         raise ConfigError(
             f"api_url must be a full https:// URL such as {API_URLS['pro']}, not {url!r}."
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    unsafe = "\\" in url or any(ch.isspace() or not ch.isprintable() for ch in url)
+    read = None if unsafe else _read_three_ways(url)
+    if read is None:
+        raise ConfigError(
+            f"api_url {url!r} is not a plain URL (backslash, space, control character, or a "
+            f"form the HTTP parsers read differently). {how}."
+        )
+    scheme, host, has_userinfo = read
+    if has_userinfo:
+        raise ConfigError(
+            "api_url must not hold a user name or password (user@host): the connector sends "
+            f"username and api_key itself. {how}."
+        )
+    if scheme not in ("http", "https") or not host:
+        raise ConfigError(f"api_url must be a full https:// URL, not {url!r}. {how}.")
+    if scheme == "http" and not _is_loopback(host):
         raise ConfigError(
             f"api_url {url!r} uses plain http, which would send your API key unencrypted. "
             "Use https:// (plain http is accepted only for a local sandbox on localhost/127.0.0.1)."
         )
     return url
+
+
+def _read_three_ways(url: str) -> tuple[str, str, bool] | None:
+    """(scheme, host, userinfo present) if urlsplit, urllib3 and requests agree, else None."""
+    try:
+        split = urlsplit(url)
+        split_port = split.port
+        parsed = urllib3.util.parse_url(url)
+        prepared = urllib3.util.parse_url(requests.Request("POST", url).prepare().url or "")
+    except (ValueError, requests.RequestException, urllib3.exceptions.HTTPError):
+        return None
+    readings = {
+        ((split.scheme or "").lower(), (split.hostname or "").lower(), split_port),
+        ((parsed.scheme or "").lower(), (parsed.host or "").lower().strip("[]"), parsed.port),
+        ((prepared.scheme or "").lower(), (prepared.host or "").lower().strip("[]"), prepared.port),
+    }
+    if len(readings) != 1:
+        return None
+    scheme, host, _ = readings.pop()
+    userinfo = bool(split.username or split.password or parsed.auth or "@" in split.netloc)
+    return scheme, host, userinfo
 
 
 def _is_loopback(host: str) -> bool:

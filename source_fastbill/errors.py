@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -158,6 +159,8 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
         texts = protocol.errors(response) if status < 500 else []
         if texts:
             return self._in_body_errors(texts, response)
+        if response.is_redirect or 300 <= status < 400:
+            return self._redirected(response)
         if status in (401, 403):
             return self._refused_access(f"HTTP {status}", status)
         if status == 429 or (not response.ok and hint(response, "").seconds is not None):
@@ -178,6 +181,19 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
         if response.ok:
             return self._answer(response)
         return super().interpret_response(response)
+
+    def _redirected(self, response: requests.Response) -> ErrorResolution:
+        """A redirect is never followed (streams.py): it would take the credentials elsewhere."""
+        self.context.ledger.answered(self.endpoint.stream)
+        target = urlsplit(response.headers.get("Location") or "")
+        host = target.hostname or "(no Location given)"
+        return _resolution(
+            ResponseAction.FAIL,
+            FailureType.config_error,
+            f"FastBill answered HTTP {response.status_code} at {self.api_url}, redirecting to "
+            f"the host {host}. The connector follows no redirect, so your credentials are never "
+            "sent to another host: set api_url to the final https:// URL of the FastBill API.",
+        )
 
     def _answer(self, response: requests.Response) -> ErrorResolution:
         """A 2xx without ERRORS: an answer only if it is a FastBill envelope with the list."""

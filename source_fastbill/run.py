@@ -13,7 +13,7 @@ from airbyte_cdk.entrypoint import PRINT_BUFFER, AirbyteEntrypoint
 from airbyte_cdk.models import ConnectorSpecification
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_fastbill import interrupt
+from source_fastbill import interrupt, masking
 from source_fastbill.config import FastbillConfig, unknown_keys
 from source_fastbill.interrupt import Interrupted
 from source_fastbill.source import SourceFastbill
@@ -76,7 +76,9 @@ class Printer:
                 continue
             try:
                 self.said_error = self.said_error or _is_error_trace(message)
-                print(f"{message}\n", end="")
+                # The one place every output line passes: records, traces, connection status
+                # and the --debug request/response logs the CDK routes through the entry point.
+                print(f"{masking.mask(message)}\n", end="")
             except Interrupted as stop:
                 pending = stop  # raised while printing: the read has not seen it yet
 

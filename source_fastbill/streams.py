@@ -162,7 +162,12 @@ class FastbillStream(HttpStream, ABC):
 
     def request_kwargs(self, **_: Any) -> Mapping[str, Any]:
         # requests bounds each socket read; the adapter bounds the whole answer (transport.py).
-        return {"timeout": (CONNECT_TIMEOUT_SECONDS, min(READ_TIMEOUT_SECONDS, self.deadline))}
+        # No redirect is followed: FastBill's API is one POST URL, and a redirect would carry the
+        # Basic credentials to whatever host it names (errors.py reports it as a setting to fix).
+        return {
+            "timeout": (CONNECT_TIMEOUT_SECONDS, min(READ_TIMEOUT_SECONDS, self.deadline)),
+            "allow_redirects": False,
+        }
 
     def request_body_json(
         self,
