@@ -16,6 +16,8 @@ from typing import Any
 
 import requests
 
+from source_fastbill import masking
+
 _PARSED = "_fastbill_body"
 EXCERPT_CHARS = 300  # what an error message or a log line may quote of a body
 MAX_DEPTH = 200  # FastBill's envelopes nest about 6 deep; far deeper is no answer (and recursion)
@@ -206,8 +208,11 @@ def rows(response: requests.Response, key: str) -> list[dict[str, Any]]:
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """A bounded, one-line piece of a text for messages: a body can be megabytes of addresses."""
-    flat = " ".join(text.split())
+    """A bounded, one-line piece of a text for messages: a body can be megabytes of addresses.
+
+    Secrets are masked before the cut: a cut through an encoded key would leave its start.
+    """
+    flat = masking.mask(" ".join(text.split()))
     return flat if len(flat) <= limit else f"{flat[:limit]}… ({len(flat):,} characters)"
 
 
