@@ -183,7 +183,18 @@ def test_an_interrupted_incremental_stream_saves_its_resume_point_next_to_finish
         states[message.state.stream.stream_descriptor.name] = (
             message.state.stream.stream_state.__dict__
         )
-    assert states["invoices"] == {"resume": {"pass": "created", "from": "2026-01-01"}}
+    from source_fastbill.clock import fastbill_today
+
+    end = fastbill_today().isoformat()
+    assert states["invoices"] == {
+        "resume": {
+            "v": 2,
+            "pass": "created",
+            "from": "2026-01-01",
+            "start": "2025-01-01",
+            "end": end,
+        }
+    }
     assert len(per_stream(output)["customers"]) == 250
 
 

@@ -472,11 +472,19 @@ def _reject(constant: str) -> None:
 # 11. States that lead nowhere, and state files that are not states
 
 
-@pytest.mark.parametrize(
-    "saved",
-    [{"resume": {"pass": "paid"}}, {"resume": {"pass": "created", "from": "2999-01-01"}}],
-    ids=["paid marker alone", "resume from 2999"],
-)
+def test_a_resume_marker_after_today_is_a_config_error_naming_the_stream(serve: Any) -> None:
+    server = serve(paged("INVOICES", invoices(3)))
+    saved = {"resume": {"pass": "created", "from": "2999-01-01"}}
+    state = StateBuilder().with_stream_state("invoices", saved).build()
+
+    output = sync(cfg(server), "invoices", mode=SyncMode.incremental, state=state, fails=True)
+
+    assert not data(output) and not server.calls  # never silent: before, 0 records, exit 0
+    error = output.errors[0].trace.error
+    assert error.failure_type.value == "config_error" and "invoices" in error.message
+
+
+@pytest.mark.parametrize("saved", [{"resume": {"pass": "paid"}}], ids=["paid marker alone"])
 def test_a_resume_marker_that_leads_nowhere_starts_afresh_with_a_warning(
     serve: Any, saved: dict[str, Any]
 ) -> None:
