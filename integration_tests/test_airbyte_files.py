@@ -256,7 +256,7 @@ MESSAGES = [
     (incremental, "Ignoring the saved state's resume marker "),
     (
         state_file,
-        "Pass the state the connector printed last (a JSON list of STREAM states, as Airbyte",
+        "Pass what the connector printed: its STATE lines (one, a JSON list of them, or the",
     ),
     (transport, "did not complete its answer within "),
     (source, "Sync stopped: "),
