@@ -8,10 +8,13 @@ STAMP := $(VENV)/.installed
 .PHONY: install lint test fuzz soak demo bench image-test golden lock clean
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "Installing the connector and its dependencies (PyAirbyte, DuckDB, test tools) into $(VENV)"
+	@echo "(first run, or after pyproject.toml/constraints.txt change: about 40 s)..."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	touch $@
+	@echo "Installed into $(VENV)."
 
 install: $(STAMP)
 

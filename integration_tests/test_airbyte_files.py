@@ -32,7 +32,7 @@ from source_fastbill import (
     transport,
 )
 from source_fastbill import config as config_module
-from source_fastbill.children import ALL_STREAMS
+from source_fastbill.children import ALL_STREAMS, by_name
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD_DEFINITION_ID = "eb3e9c1c-0467-4eb7-a172-5265e04ccd0a"  # the 0.x low-code connector
@@ -117,8 +117,9 @@ def test_metadata_is_a_new_definition() -> None:
 def test_metadata_agrees_with_the_package() -> None:
     data = _metadata()
     assert data["license"] == _pyproject("license") == "MIT"
+    # No registry release the connector does not have: nothing is on PyPI yet.
     assert data["remoteRegistries"]["pypi"] == {
-        "enabled": True, "packageName": _pyproject("name")
+        "enabled": False, "packageName": _pyproject("name")
     }  # fmt: skip
     assert data["documentationUrl"] == _spec()["documentationUrl"]
     assert DIGEST_PINNED_BASE.match(data["connectorBuildOptions"]["baseImage"])
@@ -132,6 +133,20 @@ def test_allowed_hosts_cover_every_default_api_url() -> None:
     assert hosts == ["my.fastbill.com", "app.monsum.com", "automatic.fastbill.com"]
     assert all(host in _spec()["connectionSpecification"]["properties"]["api_url"]["description"]
                for host in hosts)  # fmt: skip
+
+
+def test_allowed_hosts_are_the_editions_hosts_and_the_older_automatic_host() -> None:
+    hosts = _metadata()["allowedHosts"]["hosts"]
+    editions = [urlsplit(url).hostname for url in config_module.API_URLS.values()]
+    assert "*" not in hosts
+    assert sorted(hosts) == sorted([*editions, "automatic.fastbill.com"])
+
+
+def test_suggested_streams_are_discovered_stream_names() -> None:
+    suggested = _metadata()["suggestedStreams"]["streams"]
+    # The default edition (Pro) discovers every suggested stream.
+    assert suggested and len(set(suggested)) == len(suggested)
+    assert set(suggested) <= set(by_name("pro"))
 
 
 def test_icon_is_square() -> None:
@@ -256,7 +271,7 @@ MESSAGES = [
     (incremental, "Ignoring the saved state's resume marker "),
     (
         state_file,
-        "Pass the state the connector printed last (a JSON list of STREAM states, as Airbyte",
+        "Pass what the connector printed: its STATE lines (one, a JSON list of them, or the",
     ),
     (transport, "did not complete its answer within "),
     (source, "Sync stopped: "),

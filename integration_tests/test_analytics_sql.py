@@ -325,3 +325,32 @@ def test_children_removed_from_their_invoice_do_not_count(
     finally:
         database.rollback()
     assert after == before
+
+
+def _per_currency(rows: list[Row], currency: int, amount: int) -> dict[str, Decimal]:
+    totals: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        totals[row[currency]] += _amount(row[amount])
+    return dict(totals)
+
+
+def test_the_demo_net_revenue_per_month_reconciles_with_the_other_reports(
+    queries: dict[str, str], database: duckdb.DuckDBPyConnection
+) -> None:
+    demo = _load_demo()
+    months = _answer(database, demo.NET_REVENUE_ALL_MONTHS_SQL)
+    by_product = _answer(database, queries["revenue_per_product"])
+    by_vat_rate = _answer(database, queries["vat_per_rate_per_quarter"])
+
+    monthly = _per_currency(months, currency=1, amount=3)
+    # The sandbox has credit notes: the totals agree only if the months count them, negative
+    # (before the fix the months left them out and did not add up to the other reports).
+    credits = database.execute(
+        "SELECT count(*) FROM invoices WHERE type = 'credit' AND NOT coalesce(is_canceled, FALSE)"
+    ).fetchone()
+    assert credits and credits[0] > 0
+    assert monthly == _per_currency(by_product, currency=2, amount=4)
+    assert monthly == _per_currency(by_vat_rate, currency=1, amount=4)
+    # The demo's 12 months are a part of the same rows.
+    shown = _answer(database, demo.NET_REVENUE_SQL)
+    assert shown and set(shown) <= set(months)

@@ -542,7 +542,10 @@ def test_state_files_of_other_shapes_are_read_or_explained(
     text = everything(output)
     assert "Something went wrong in the connector" not in text
     if said == "not a list of states":
-        assert said in errors_of(output)[-1] and "Pass the state" in errors_of(output)[-1]
+        assert (
+            said in errors_of(output)[-1]
+            and "Pass what the connector printed" in errors_of(output)[-1]
+        )
     else:
         assert len(data(output)) == 2
         if said:

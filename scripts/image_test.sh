@@ -120,6 +120,8 @@ EOF
 }
 
 connector_image() {
+    # The base steps create the folder only when they rebuild; the build log needs it every time.
+    mkdir -p "$BUILD_DIR"
     podman build "${PODMAN_OPTS[@]}" "${CA_MOUNT[@]}" --pull=never --network host \
         --build-arg BASE_IMAGE="$PCB_IMAGE" -t "$IMAGE" -f Dockerfile . \
         > "$BUILD_DIR/connector-build.log" 2>&1 \
@@ -192,7 +194,11 @@ connector() {
     run_image "$@" > "$work/$command.out" \
         || fail "$command exited non-zero; its output is in $work/$command.out"
     if [[ "$command" == read ]]; then
-        assert_output read "$work/read.out" "$work/sandbox.json" "$work/catalog.json"
+        assert_output read "$work/read.out" "$work/sandbox.json" "$work/catalog.json" \
+            "$work/config.json"
+    elif [[ "$command" == discover ]]; then
+        # The expected catalog is the host's `discover` of this checkout with the same config.
+        assert_output discover "$work/discover.out" "$work/config.json"
     else
         assert_output "$command" "$work/$command.out"
     fi

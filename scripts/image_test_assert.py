@@ -3,32 +3,50 @@
     image_test_assert.py files <sandbox.json> <dir>     write config.json and catalog.json
     image_test_assert.py spec <spec.out>                one SPEC with the required fields
     image_test_assert.py check <check.out>              CONNECTION_STATUS SUCCEEDED
-    image_test_assert.py discover <discover.out>        the Pro streams, schemas as in the repo
+    image_test_assert.py discover <discover.out> <config.json>
+                                                        the catalog `discover` gives on the host
     image_test_assert.py read <read.out> <sandbox.json> <catalog.json>
                                                         RECORDs per stream == sandbox counts
 
-Exits non-zero with a message on the first failed assertion. Standard library only, so it runs
-with any Python 3.10+.
+Exits non-zero with a message on the first failed assertion. The expectations come from the
+connector itself (this checkout, imported on the host): the image must discover the same catalog,
+so a new stream or schema never makes this check stale. unit_tests/test_image_expectations.py
+keeps them in step in `make test`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "source_fastbill" / "schemas"
-PRO_STREAMS = ["customers", "contacts", "invoices", "recurring_invoices", "revenues", "expenses",
-               "products", "projects", "time_entries", "estimates", "templates"]  # fmt: skip
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python scripts/image_test_assert.py` puts only scripts/ there
+    sys.path.insert(0, str(ROOT))
+
 # A small catalog: one stream per kind of read (plain list, edition-shared, windowed history).
-STREAMS = {
-    "customers": "customer.get",
-    "products": "article.get",
-    "templates": "template.get",
-    "invoices": "invoice.get",
-}
+STREAMS = ["customers", "products", "templates", "invoices"]
+
+
+def host_catalog(config: dict[str, Any]) -> dict[str, Any]:
+    """The CATALOG the connector in this checkout discovers for `config`, as it prints it."""
+    from airbyte_cdk.models import AirbyteMessage, AirbyteMessageSerializer, Type
+
+    from source_fastbill.source import SourceFastbill
+
+    catalog = SourceFastbill().discover(logging.getLogger("airbyte"), config)
+    message = AirbyteMessage(type=Type.CATALOG, catalog=catalog)
+    return json.loads(json.dumps(AirbyteMessageSerializer.dump(message)))["catalog"]
+
+
+def services(config: dict[str, Any]) -> dict[str, str]:
+    """Each catalog stream's FastBill service: the sandbox counts records per service."""
+    from source_fastbill.source import SourceFastbill
+
+    return {s.name: s.service for s in SourceFastbill().streams(config) if s.name in STREAMS}
 
 
 def messages(path: Path) -> list[dict[str, Any]]:
@@ -80,24 +98,26 @@ def check_check(out: Path) -> None:
     print("check: CONNECTION_STATUS SUCCEEDED")
 
 
-def check_discover(out: Path) -> None:
+def check_discover(out: Path, config: Path) -> None:
     catalogs = of_type(out, "CATALOG")
     if len(catalogs) != 1:
         sys.exit(f"discover: expected 1 CATALOG message, got {len(catalogs)}")
-    streams = {s["name"]: s["json_schema"] for s in catalogs[0]["catalog"]["streams"]}
-    if sorted(streams) != sorted(PRO_STREAMS):
-        sys.exit(f"discover: streams {sorted(streams)} != {sorted(PRO_STREAMS)}")
-    # The image's schemas are the package data of the wheel: they must equal the repo's files.
-    for name, schema in streams.items():
-        if schema != json.loads((SCHEMAS / f"{name}.json").read_text()):
-            sys.exit(f"discover: the {name} schema in the image differs from {SCHEMAS.name}/")
-    print(f"discover: {len(streams)} Pro streams, each schema equal to the repo's file")
+    got = {s["name"]: s for s in catalogs[0]["catalog"]["streams"]}
+    expected = {s["name"]: s for s in host_catalog(json.loads(config.read_text()))["streams"]}
+    if sorted(got) != sorted(expected):
+        sys.exit(f"discover: streams {sorted(got)} != the host's {sorted(expected)}")
+    # The image's schemas are the package data of the wheel: they must equal the checkout's.
+    for name, stream in got.items():
+        if stream != expected[name]:
+            sys.exit(f"discover: the {name} stream in the image differs from the host's discover")
+    print(f"discover: {len(got)} streams, each equal to the host's discover")
 
 
-def check_read(out: Path, announcement: Path, catalog: Path) -> None:
+def check_read(out: Path, announcement: Path, catalog: Path, config: Path) -> None:
     counts = json.loads(announcement.read_text().splitlines()[0])["counts"]
     read = [s["stream"]["name"] for s in json.loads(catalog.read_text())["streams"]]
-    expected = {name: counts[STREAMS[name]] for name in read}
+    service = services(json.loads(config.read_text()))
+    expected = {name: counts[service[name]] for name in read}
     got = Counter(m["record"]["stream"] for m in of_type(out, "RECORD"))
     errors = [m for m in of_type(out, "TRACE") if m["trace"].get("type") == "ERROR"]
     if errors:

@@ -170,12 +170,7 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
         if (
             status == 404
         ):  # FastBill answers 404 during deploys ("api not found. Probably a deploy.")
-            return self._retry(
-                response,
-                f"FastBill answered 404 for {self.api_url}: a deploy in progress, or a wrong "
-                "api_url.",
-                count=True,
-            )
+            return self._retry(response, self._not_found(), count=True)
         if status >= 500 or status == 408:
             return self._retry(response, f"FastBill answered HTTP {status}", count=True)
         if response.ok:
@@ -193,6 +188,18 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
             f"FastBill answered HTTP {response.status_code} at {self.api_url}, redirecting to "
             f"the host {host}. The connector follows no redirect, so your credentials are never "
             "sent to another host: set api_url to the final https:// URL of the FastBill API.",
+        )
+
+    def _not_found(self) -> str:
+        # A URL without the API's script path is the common mistake: say so, not "deploy".
+        api_path = "/api/1.0/api.php"
+        if not requests.compat.urlsplit(self.api_url).path.endswith(api_path):
+            return (
+                f"FastBill answered 404 for {self.api_url}: the api_url must end in {api_path} "
+                f"(for example https://my.fastbill.com{api_path}). Correct api_url and retry."
+            )
+        return (
+            f"FastBill answered 404 for {self.api_url}: a deploy in progress, or a wrong api_url."
         )
 
     def _answer(self, response: requests.Response) -> ErrorResolution:

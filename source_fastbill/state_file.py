@@ -1,9 +1,15 @@
 """The `--state` file: read what Airbyte, PyAirbyte or a person wrote, or say what is wrong.
 
 The CDK reads only a list of per-stream states and answers anything else with "Something went
-wrong in the connector". A legacy dict (`{"invoices": {...}}`) and a GLOBAL state are turned into
-per-stream states; an empty file is no state; anything else is a config error that says what
-to do.
+wrong in the connector". One rule here: whatever the file holds is unwrapped into per-stream
+states, and a later state of a stream replaces an earlier one. Read are
+
+- what the connector printed: one STATE message, a JSON list of them, or JSON Lines (the whole
+  stdout of a run: RECORD, LOG and TRACE lines are skipped);
+- what Airbyte saves: a JSON list of STREAM (or GLOBAL, LEGACY) states, or one of them;
+- the legacy dict (`{"invoices": {...}}`).
+
+An empty file is no state; anything else is a config error that says what to do.
 """
 
 from __future__ import annotations
@@ -18,8 +24,14 @@ from source_fastbill.config import ConfigError
 
 logger = logging.getLogger("airbyte")
 FIX = (
-    "Pass the state the connector printed last (a JSON list of STREAM states, as Airbyte saves "
-    "it), or [] for no state, or leave --state out to start from start_date."
+    "Pass what the connector printed: its STATE lines (one, a JSON list of them, or the whole "
+    "output of a run, of which the last state of each stream is read), or the JSON list of "
+    "STREAM states Airbyte saves, or [] for no state; or leave --state out to start from "
+    "start_date."
+)
+# Airbyte messages that are not states: skipped when a whole output is passed.
+OTHER_MESSAGES = frozenset(
+    {"RECORD", "LOG", "TRACE", "SPEC", "CATALOG", "CONNECTION_STATUS", "CONTROL"}
 )
 
 
@@ -34,15 +46,47 @@ def read(path: str | None) -> list[AirbyteStateMessage]:
     if not text.strip():
         logger.warning(f"The state file {path} is empty: reading as if there were no state.")
         return []
+    return [
+        _message(entry, path)
+        for entry in _last_per_stream(_stream_entries(_load(text, path), path))
+    ]
+
+
+def _load(text: str, path: str) -> Any:
+    """One JSON document, or JSON Lines (a run's output) read as the list of its lines."""
     try:
-        raw = json.loads(text)
+        return json.loads(text)
     except ValueError as error:
-        raise ConfigError(f"The state file {path} is not JSON ({error}). {FIX}") from None
-    return [_message(entry, path) for entry in _stream_entries(raw, path)]
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise ConfigError(f"The state file {path} is not JSON ({error}). {FIX}") from None
+    parsed = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            parsed.append(json.loads(line))
+        except ValueError as error:
+            raise ConfigError(
+                f"The state file {path} is neither JSON nor JSON Lines: line {number} is not "
+                f"JSON ({error}). {FIX}"
+            ) from None
+    states = [entry for entry in parsed if not _other_message(entry)]
+    if not states:
+        raise ConfigError(f"The state file {path} holds no STATE line. {FIX}")
+    return states
+
+
+def _other_message(entry: Any) -> bool:
+    return isinstance(entry, dict) and entry.get("type") in OTHER_MESSAGES
+
+
+def _last_per_stream(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # A run prints a stream's state at each checkpoint: the last one is where it stopped.
+    latest = {entry["stream"]["stream_descriptor"]["name"]: entry for entry in entries}
+    return list(latest.values())
 
 
 def _stream_entries(raw: Any, path: str) -> list[dict[str, Any]]:
-    if isinstance(raw, dict) and raw.get("type") in ("STREAM", "GLOBAL", "LEGACY"):
+    if isinstance(raw, dict) and raw.get("type") in ("STATE", "STREAM", "GLOBAL", "LEGACY"):
         raw = [raw]
     if isinstance(raw, dict):  # the legacy format: {"stream name": {...state...}}
         if not all(isinstance(value, dict) for value in raw.values()):
@@ -58,13 +102,16 @@ def _stream_entries(raw: Any, path: str) -> list[dict[str, Any]]:
         )
     entries: list[dict[str, Any]] = []
     for entry in raw:
-        entries.extend(_entries_of(entry, path))
+        if not _other_message(entry):
+            entries.extend(_entries_of(entry, path))
     return entries
 
 
 def _entries_of(entry: Any, path: str) -> list[dict[str, Any]]:
     if not isinstance(entry, dict):
         raise ConfigError(f"The state file {path} lists {entry!r}, which is not a state. {FIX}")
+    if entry.get("type") == "STATE" and isinstance(entry.get("state"), dict):
+        entry = entry["state"]  # a message as the connector printed it
     kind = entry.get("type", "STREAM")
     if kind == "GLOBAL":
         shared = entry.get("global") or {}
@@ -86,7 +133,8 @@ def _entries_of(entry: Any, path: str) -> list[dict[str, Any]]:
     if kind == "LEGACY" and isinstance(entry.get("data"), dict):
         return [_stream(name, value) for name, value in entry["data"].items()]
     raise ConfigError(
-        f"The state file {path} holds an entry of type {kind!r} without a stream name. {FIX}"
+        f"The state file {path} holds an entry of type {kind!r} that is not a state of a "
+        f"stream. {FIX}"
     )
 
 

@@ -8,6 +8,7 @@ https://apidocs.fastbill.com/fastbill/en/ (Pro) and https://apidocs.monsum.com/a
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
 import logging
 from abc import ABC
@@ -59,6 +60,21 @@ BOTH_EDITIONS = PRO | AUTOMATIC
 NORMALIZER = FastbillTransformer()
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 60  # one silent socket read; the whole answer has config's deadline
+HOMEPAGE = "https://github.com/source-fastbill/source-fastbill"
+
+
+def _version(package: str, fallback: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return fallback
+
+
+# One header for every request, so FastBill's logs (and support) can tell the connector apart.
+USER_AGENT = (
+    f"source-fastbill/{_version('source-fastbill', 'unknown')} "
+    f"(airbyte-cdk {_version('airbyte-cdk', 'unknown')}; +{HOMEPAGE})"
+)
 CHECK_DEADLINE_SECONDS = 9  # two tries of `check` and the wait between them stay under 30 s
 CHECK_RETRIES, RETRIES = 1, 5
 
@@ -159,6 +175,9 @@ class FastbillStream(HttpStream, ABC):
 
     def get_backoff_strategy(self) -> BackoffStrategy:
         return FastbillBackoffStrategy(self.name, self.logger, self.context.ledger, self.retries)
+
+    def request_headers(self, **_: Any) -> Mapping[str, Any]:
+        return {"User-Agent": USER_AGENT}
 
     def request_kwargs(self, **_: Any) -> Mapping[str, Any]:
         # requests bounds each socket read; the adapter bounds the whole answer (transport.py).
