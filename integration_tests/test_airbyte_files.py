@@ -19,19 +19,21 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from source_fastbill import catalog as catalog_module
 from source_fastbill import (
     changes,
+    clock,
     errors,
     incremental,
     paging,
     progress,
     quota,
-    source,
     state_file,
     streams,
     transport,
 )
 from source_fastbill import config as config_module
+from source_fastbill import run as run_module
 from source_fastbill.children import ALL_STREAMS, by_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -274,7 +276,15 @@ MESSAGES = [
         "Pass what the connector printed: its STATE lines (one, a JSON list of them, or the",
     ),
     (transport, "did not complete its answer within "),
-    (source, "Sync stopped: "),
+    (catalog_module, "edition does not have. Its streams are: "),
+    (catalog_module, "more than once: it is read once, as first listed"),
+    (config_module, "lies outside the dates this connector reads"),
+    (config_module, "must not hold a user name or password (user@host)"),
+    (errors, "The connector follows no redirect, so your credentials are never sent to another"),
+    (errors, "the api_url must end in"),
+    (incremental, "in Airbyte (or remove its state) to read it again from start_date."),
+    (clock, "disagree by more than a few minutes: the saved position follows the earlier one"),
+    (run_module, "no further FastBill calls were made. The summary above says which streams"),
     (transport, "(gave up after repeated attempts)"),
     (streams, "requires a CUSTOMER_ID on this account"),
     (incremental, "it is not a state this connector wrote. Reading from start_date instead."),

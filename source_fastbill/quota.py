@@ -1,7 +1,7 @@
 """FastBill's hourly quota: reading a refusal in any wording, waiting it out, pacing after it.
 
 FastBill counts each account's successful calls of the last 3600 s and refuses the rest, saying
-from when calls are accepted again; nobody here has seen that answer (fastbill-api.md §4). So:
+from when calls are accepted again; nobody has published that answer (docs/fastbill.md). So:
 - a refusal is recognised by its status (429), its words (English or German), or a time in the
   next hour anywhere in it; `refusal_wait` is the one reading of its wait: Retry-After (any
   status), a JSON field (RETRY_AFTER, RESET, WAIT, ...), or a moment or duration in the text

@@ -5,7 +5,7 @@ same requests. When two or more selected streams of a sync read one service, eve
 passed the error handler is kept on disk (a temporary folder, deleted when the sync ends) and
 served again to the next stream that sends the very same request, without an API call and
 without a place in the budget. The CDK's own request cache cannot do this: it caches GET only,
-per stream (cdk-notes §10).
+per stream (airbyte_cdk HttpClient: requests-cache's default allowable methods).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import responses
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import discover
 
@@ -25,7 +26,7 @@ from unit_tests.conftest import (
     run_read,
 )
 
-# stream, service, response key, primary key (the API notes, section 1)
+# stream, service, response key, primary key (FastBill's API docs, per service)
 PRO = [
     ("customers", "customer.get", "CUSTOMERS", "CUSTOMER_ID"),
     ("contacts", "contact.get", "CONTACTS", "CONTACT_ID"),
@@ -65,7 +66,7 @@ def full_refresh_body(service: str, offset: int = 0) -> dict[str, object]:
 def test_discover_lists_each_editions_streams_with_keys_and_makes_no_call(
     edition: str, table: list[tuple[str, str, str, str]]
 ) -> None:
-    with __import__("responses").RequestsMock() as mock:  # any call would raise
+    with responses.RequestsMock() as mock:  # any call would raise
         output = discover(SourceFastbill(), config(edition=edition))
         assert len(mock.calls) == 0
     streams = output.catalog.catalog.streams

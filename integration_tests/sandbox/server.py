@@ -1,7 +1,8 @@
 """A local HTTP server that behaves like the FastBill API (Pro and Automatic editions).
 
-It follows fastbill-api.md: one POST endpoint with a JSON body (SERVICE/FILTER/LIMIT/OFFSET),
-HTTP Basic auth, replies as ``text/plain`` JSON envelopes ``{"REQUEST": ..., "RESPONSE": ...}``,
+It follows the published FastBill API docs: one POST endpoint with a JSON body (SERVICE,
+FILTER, LIMIT, OFFSET), HTTP Basic auth, replies as ``text/plain`` JSON envelopes
+``{"REQUEST": ..., "RESPONSE": ...}``,
 business errors as HTTP 200 + ``RESPONSE.ERRORS``, pages of 10 by default and at most 100.
 On top of that it can limit, slow down and break calls on purpose (rate limits, quotas, faults)
 and counts what it saw, so that tests and benchmarks can check how a client behaved.
