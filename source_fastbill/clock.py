@@ -9,6 +9,7 @@ clock far from the local one (1970, 2099) is a broken header, not a clock: it is
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
@@ -57,17 +58,21 @@ def server_now(response: requests.Response | None) -> datetime:
     return server if server is not None and plausible(server, local) else local
 
 
-def safe_now(response: requests.Response | None, logger: logging.Logger | None = None) -> datetime:
+Warn = Callable[[str, str], None]  # (what kind of warning, its text): said once per sync
+
+
+def safe_now(response: requests.Response | None, warn: Warn | None = None) -> datetime:
     """The moment a cap may trust: the earlier clock, or the local one if FastBill's is broken.
 
-    Says so (once per call site: callers ask once per read) when the clocks disagree.
+    Says so when the clocks disagree, through `warn`, which says each kind once per sync.
     """
     local, server = local_now(), server_time(response)
     if server is None:
         return local
     if not plausible(server, local):
         _warn(
-            logger,
+            warn,
+            "implausible",
             f"FastBill's clock reads {server:%Y-%m-%d %H:%M} UTC, far from this machine's "
             f"{local:%Y-%m-%d %H:%M} UTC: it is disregarded and the saved position follows this "
             "machine's clock. If this machine's clock is wrong, set it right (NTP).",
@@ -75,7 +80,8 @@ def safe_now(response: requests.Response | None, logger: logging.Logger | None =
         return local
     if abs(server - local) > SKEW_TOLERANCE:
         _warn(
-            logger,
+            warn,
+            "skew",
             f"FastBill's clock ({server:%H:%M:%S} UTC) and this machine's ({local:%H:%M:%S} UTC) "
             "disagree by more than a few minutes: the saved position follows the earlier one, "
             "so no change is skipped. Check this machine's clock (NTP) if this repeats.",
@@ -89,5 +95,8 @@ def fastbill_today(now: datetime | None = None) -> date:
     return moment.in_timezone(FASTBILL_TIMEZONE).date()
 
 
-def _warn(logger: logging.Logger | None, text: str) -> None:
-    (logger or logging.getLogger("airbyte")).warning(text)
+def _warn(warn: Warn | None, kind: str, text: str) -> None:
+    if warn is None:
+        logging.getLogger("airbyte").warning(text)
+    else:
+        warn(kind, text)

@@ -91,6 +91,13 @@ class SyncContext:
     credentials: Credentials
     pages: SharedPages = field(default_factory=SharedPages)
     failures: Failures = field(default_factory=Failures)
+    _said: set[str] = field(default_factory=set)
+
+    def warn_once(self, kind: str, text: str) -> None:
+        """A warning said once per sync, however many streams come across the same thing."""
+        if kind not in self._said:
+            self._said.add(kind)
+            logging.getLogger("airbyte").warning(text)
 
 
 @dataclass(frozen=True)

@@ -319,7 +319,7 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         self, response: requests.Response, **kwargs: Any
     ) -> Iterable[MutableMapping[str, Any]]:
         if self._started is None:
-            self._started = clock.safe_now(response, self.logger)
+            self._started = clock.safe_now(response, self.context.warn_once)
         yield from super().parse_response(response, **kwargs)
 
     def read_records(

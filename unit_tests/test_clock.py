@@ -171,7 +171,7 @@ def test_an_old_created_marker_reads_again_from_the_saved_position(api: FakeFast
 @given(offset=st.integers(min_value=-60 * 366 * 24, max_value=80 * 365 * 24))
 def test_the_safe_moment_never_passes_either_plausible_clock(offset: int) -> None:
     server = NOW + timedelta(hours=offset)
-    moment = clocks.safe_now(answer_at(server), LOG)
+    moment = clocks.safe_now(answer_at(server))
     local = clocks.local_now()
 
     assert moment <= local
@@ -187,7 +187,7 @@ def test_the_safe_moment_never_passes_either_plausible_clock(offset: int) -> Non
 def test_the_saved_cursor_is_never_after_the_safe_moment_nor_today(
     offset: int, changed: datetime
 ) -> None:
-    moment = clocks.safe_now(answer_at(NOW + timedelta(hours=offset)), LOG)
+    moment = clocks.safe_now(answer_at(NOW + timedelta(hours=offset)))
     saved = SyncState(synced_until=TODAY).finished(
         changed.isoformat(timespec="seconds"), None, date(2027, 12, 31), moment, TODAY
     )
@@ -250,3 +250,27 @@ def test_no_state_shape_skips_the_created_history_silently(raw: dict[str, Any]) 
     # A marker is followed only if it is this version's and its plan began no later.
     assert kept.resume["v"] == 2
     assert date.fromisoformat(kept.resume["start"]) <= plan._created_from(kept)
+
+
+def test_clocks_that_disagree_are_said_once_per_sync(api: FakeFastbill) -> None:
+    header = {"Date": format_datetime(NOW + timedelta(hours=3), usegmt=True)}
+    for service in ("invoice.get", "revenue.get"):
+        api.expect(body(service, START_DATE="2026-10-21", END_DATE="2026-11-21"), page(
+            "INVOICES" if service == "invoice.get" else "REVENUES", []
+        ), headers=header)  # fmt: skip
+        api.expect(
+            body(service, START_PAID_DATE="2026-10-21", END_PAID_DATE="2026-11-21"),
+            page("INVOICES" if service == "invoice.get" else "REVENUES", []),
+            headers=header,
+        )
+    state = (
+        StateBuilder()
+        .with_stream_state("invoices", SAVED)
+        .with_stream_state("revenues", SAVED)
+        .build()
+    )
+
+    output = run_read(CFG, "invoices", "revenues", mode=INCREMENTAL, state=state)
+
+    said = [m for m in output.logs if "FastBill's clock" in (m.log.message or "")]
+    assert len(said) == 1
