@@ -36,7 +36,7 @@ from source_fastbill.failures import Failure, Failures
 from source_fastbill.progress import Ledger, wall_clock
 from source_fastbill.quota import NOTEWORTHY_SECONDS, Decision, Quota, hint, looks_like_quota
 from source_fastbill.quota import until_text as _until_text
-from source_fastbill.sharing import SharedPages, is_shared
+from source_fastbill.sharing import SharedPages
 
 AUTH_HINTS = (
     "unauthori", "not authori", "login", "api key", "apikey", "credential", "authenti",
@@ -54,7 +54,6 @@ MISSING_FIELD = re.compile(r"missing\s*/\s*invalid field:\s*([A-Z_]+)", re.IGNOR
 UNREACHABLE = "Could not reach FastBill"
 CREDENTIALS_REJECTED = "FastBill rejected the credentials"
 MAX_RETRY_WAIT_SECONDS = 30.0
-_DECIDED = "_fastbill_wait"
 
 
 @dataclass
@@ -91,6 +90,7 @@ class SyncContext:
     credentials: Credentials
     pages: SharedPages = field(default_factory=SharedPages)
     failures: Failures = field(default_factory=Failures)
+    decisions: Decisions = field(default_factory=lambda: Decisions())
     _said: set[str] = field(default_factory=set)
 
     def warn_once(self, kind: str, text: str) -> None:
@@ -115,9 +115,28 @@ def _resolution(action: ResponseAction, failure: FailureType, message: str) -> E
     return ErrorResolution(response_action=action, failure_type=failure, error_message=message)
 
 
-def _decide(carrier: object, seconds: float, why: str, hold: bool = False) -> None:
-    # The CDK asks the BackoffStrategy right after the handler, about the same answer.
-    carrier.__dict__[_DECIDED] = (seconds, why, hold)
+class Decisions:
+    """The waits the error handler decided, by the answer (or exception) they are about.
+
+    The CDK asks the BackoffStrategy right after the handler, about the same object; the
+    decision is kept beside it (weakly: it goes with the answer), not pinned on it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._decided: weakref.WeakKeyDictionary[object, tuple[float, str, bool]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def decide(self, carrier: object, seconds: float, why: str, hold: bool = False) -> None:
+        with self._lock:
+            self._decided[carrier] = (seconds, why, hold)
+
+    def of(self, carrier: object) -> tuple[float, str, bool] | None:
+        if carrier is None:
+            return None
+        with self._lock:
+            return self._decided.get(carrier)
 
 
 class FastbillErrorHandler(HttpStatusErrorHandler):
@@ -229,7 +248,9 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
                 f"({protocol.body_excerpt(response)!r})",
                 count=True,
             )
-        if not is_shared(response):  # a page another stream of this sync paid for costs nothing
+        if not self.context.pages.served(
+            response
+        ):  # a page another stream of this sync paid for costs nothing
             self.context.ledger.answered(self.endpoint.stream)
             self.context.pages.put(response)
         self.context.credentials.confirmed()
@@ -281,7 +302,7 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
 
     def _hold(self, response: requests.Response, decision: Decision) -> ErrorResolution:
         assert decision.wait is not None
-        _decide(response, decision.wait, decision.message, decision.hold)
+        self.context.decisions.decide(response, decision.wait, decision.message, decision.hold)
         return _resolution(
             ResponseAction.RATE_LIMITED, FailureType.transient_error, decision.message
         )
@@ -292,7 +313,7 @@ class FastbillErrorHandler(HttpStatusErrorHandler):
         if count and isinstance(carrier, requests.Response):
             self.context.ledger.answered(self.endpoint.stream)
         wait = retry_wait(self._attempt(carrier))
-        _decide(carrier, wait, message)
+        self.context.decisions.decide(carrier, wait, message)
         return _resolution(ResponseAction.RETRY, FailureType.transient_error, message)
 
     def _attempt(self, carrier: requests.Response | Exception) -> int:
@@ -347,21 +368,17 @@ class FastbillBackoffStrategy(BackoffStrategy):
     """
 
     def __init__(
-        self, stream: str, logger: logging.Logger, ledger: Ledger, max_retries: int
+        self, stream: str, logger: logging.Logger, context: SyncContext, max_retries: int
     ) -> None:
-        self.stream, self.logger, self.ledger, self.max_retries = (
-            stream,
-            logger,
-            ledger,
-            max_retries,
-        )
+        self.stream, self.logger, self.max_retries = stream, logger, max_retries
+        self.ledger, self.decisions = context.ledger, context.decisions
 
     def backoff_time(
         self,
         response_or_exception: requests.Response | requests.RequestException | None,
         attempt_count: int,
     ) -> float | None:
-        decided = getattr(response_or_exception, "__dict__", {}).get(_DECIDED)
+        decided = self.decisions.of(response_or_exception)
         if decided is None:
             return None
         seconds, why, hold = decided

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +25,6 @@ from source_fastbill import protocol
 from source_fastbill.keys import canonical_key
 
 STALE_PAGES_TOLERATED = 1  # one repeated page can be data moving mid-sync; two are not
-_FRESH = "_fastbill_fresh"
 
 
 def _fingerprint(record: Mapping[str, Any]) -> int:
@@ -39,6 +39,8 @@ class PageGuard:
         self._delivered: dict[Any, int] = {}  # key -> fingerprint, over the stream's slices
         self._in_slice: set[Any] = set()
         self._stale = 0
+        # What each page brought that was new, beside the page, not pinned on it.
+        self._fresh: weakref.WeakKeyDictionary[requests.Response, int] = weakref.WeakKeyDictionary()
         self.junk = self.keyless = self.conflicting = self.non_finite = 0
 
     def new_slice(self) -> None:
@@ -65,11 +67,11 @@ class PageGuard:
             if identity not in self._in_slice:
                 self._in_slice.add(identity)
                 fresh += 1
-        response.__dict__[_FRESH] = fresh
+        self._fresh[response] = fresh
 
     def after_full_page(self, response: requests.Response, offset: int) -> None:
         """A full page asks for the next one, unless it repeated what this window already had."""
-        if response.__dict__.get(_FRESH, 1):
+        if self._fresh.get(response, 1):
             self._stale = 0
             return
         self._stale += 1

@@ -11,6 +11,8 @@ import codecs
 import json
 import math
 import re
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,9 @@ import requests
 
 from source_fastbill import masking
 
-_PARSED = "_fastbill_body"
+# Each answer is parsed once; the result lives beside it (weakly: it goes with the answer).
+_PARSED: weakref.WeakKeyDictionary[requests.Response, Parsed] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
 EXCERPT_CHARS = 300  # what an error message or a log line may quote of a body
 MAX_DEPTH = 200  # FastBill's envelopes nest about 6 deep; far deeper is no answer (and recursion)
 # UTF-32 before UTF-16: the UTF-32-LE mark begins with the UTF-16-LE one.
@@ -47,9 +51,12 @@ class Parsed:
 
 
 def parse(response: requests.Response) -> Parsed:
-    cached = response.__dict__.get(_PARSED)
+    with _LOCK:
+        cached = _PARSED.get(response)
     if cached is None:
-        cached = response.__dict__[_PARSED] = _parse(response)
+        cached = _parse(response)
+        with _LOCK:
+            _PARSED[response] = cached
     return cached
 
 

@@ -18,6 +18,7 @@ import re
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,6 @@ from requests.structures import CaseInsensitiveDict
 
 from source_fastbill import interrupt
 
-SHARED = "_fastbill_shared"  # set on an answer served from the folder
 # The folder's name carries the process id, so that a later run can tell a folder left behind
 # by a killed process (SIGKILL runs no cleanup) from one a running sync still uses.
 PREFIX = "source-fastbill-pages-"
@@ -43,7 +43,8 @@ class SharedPages:
         self._folder: Path | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self.served = 0
+        self.served_count = 0
+        self._served: weakref.WeakSet[requests.Response] = weakref.WeakSet()
 
     def share(self, services: Iterable[str]) -> None:
         self.services = frozenset(services)
@@ -57,7 +58,7 @@ class SharedPages:
             return None
         with self._lock:
             meta, content = path.read_bytes().split(b"\n", 1)
-            self.served += 1
+            self.served_count += 1
         stored = json.loads(meta)
         response = requests.Response()
         response.status_code = stored["status"]
@@ -65,11 +66,17 @@ class SharedPages:
         response.raw = io.BytesIO(content)
         response.url = request.url or ""
         response.request = request
-        response.__dict__[SHARED] = True
+        with self._lock:
+            self._served.add(response)
         return response
 
+    def served(self, response: requests.Response) -> bool:
+        """Whether this answer came from the folder (another stream of the sync paid for it)."""
+        with self._lock:
+            return response in self._served
+
     def put(self, response: requests.Response) -> None:
-        if response.__dict__.get(SHARED) or response.request is None:
+        if self.served(response) or response.request is None:
             return
         key = self._key(response.request)
         if key is None:
@@ -128,10 +135,6 @@ def _running(pid: int) -> bool:
     except PermissionError:
         return True  # another user's process: not ours to judge
     return True
-
-
-def is_shared(response: requests.Response) -> bool:
-    return bool(response.__dict__.get(SHARED))
 
 
 class SharingSession(LimiterSession):

@@ -174,7 +174,7 @@ class FastbillStream(HttpStream, ABC):
         return FastbillErrorHandler(self.logger, endpoint, self.context, self.retries)
 
     def get_backoff_strategy(self) -> BackoffStrategy:
-        return FastbillBackoffStrategy(self.name, self.logger, self.context.ledger, self.retries)
+        return FastbillBackoffStrategy(self.name, self.logger, self.context, self.retries)
 
     def request_headers(self, **_: Any) -> Mapping[str, Any]:
         return {"User-Agent": USER_AGENT}

@@ -108,3 +108,17 @@ def test_the_backoff_handlers_still_log_from_their_module() -> None:
 def _stream_kwargs() -> dict[str, Any]:
     current = Sync(FastbillConfig.from_mapping(config()))
     return {"config": current.settings, **current.stream_kwargs()}
+
+
+def test_nothing_rides_on_a_response_object() -> None:
+    """Issue 16 §2: decisions, parses and marks live beside an answer, never pinned on it."""
+    from pathlib import Path
+
+    package = Path(cdk_seams.__file__).parent
+    pinned = [
+        f"{path.name}:{number}"
+        for path in sorted(package.glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if ".__dict__[" in line or ".__dict__.get(" in line
+    ]
+    assert pinned == []
