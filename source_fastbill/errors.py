@@ -391,7 +391,7 @@ class FastbillBackoffStrategy(BackoffStrategy):
 
     def _announce(self, seconds: float, why: str, attempt: int) -> None:
         until = f" ({_until_text(wall_clock() + seconds)})" if seconds >= NOTEWORTHY_SECONDS else ""
-        self.logger.info(
+        self.logger.warning(
             f"{self.stream}: {why.rstrip('.')}. Retrying in {seconds:.0f} s{until}, "
             f"attempt {attempt + 1}."
         )

@@ -35,6 +35,7 @@ from dateparser.search import search_dates
 from source_fastbill import clock
 from source_fastbill.config import FASTBILL_TIMEZONE
 from source_fastbill.progress import HOUR, MINUTE, Ledger, duration, suggested_hourly
+from source_fastbill.status import RateLimitedStatus
 
 logger = logging.getLogger("airbyte")
 HEARTBEAT_SECONDS = 300.0  # a waiting sync says so at least this often
@@ -369,8 +370,14 @@ class QuotaPolicy(AbstractCallRatePolicy):
     why the sync waits and until when.
     """
 
-    def __init__(self, pacing: AbstractCallRatePolicy, ledger: Ledger) -> None:
-        self.pacing, self.ledger = pacing, ledger
+    def __init__(
+        self,
+        pacing: AbstractCallRatePolicy,
+        ledger: Ledger,
+        limits: str = "requests_per_minute",
+    ) -> None:
+        self.pacing, self.ledger, self.limits = pacing, ledger, limits
+        self.status = RateLimitedStatus()
         self.hold: Hold | None = None
         self.learned_hourly: int | None = None
         self._lock = threading.Lock()
@@ -402,9 +409,10 @@ class QuotaPolicy(AbstractCallRatePolicy):
             self.pacing.try_acquire(request, weight)
         except CallRateLimitHit as hit:
             until = self.ledger.clock() + hit.time_to_wait.total_seconds()
-            reason = f"pacing under the configured limit of {hit.rate} calls"
+            reason = f"pacing under the configured limit of {self.limits}"
             self._wait(stream, "pacing", until, reason, request)
         self._episode = None
+        self.status.resumed(stream)
 
     def _quota_wait(self) -> tuple[float, str] | None:
         now = self.ledger.clock()
@@ -429,6 +437,8 @@ class QuotaPolicy(AbstractCallRatePolicy):
         # pyrate-limiter counts whole milliseconds: a window that frees "in 0 ms" may still be
         # full, and a zero wait would ask again at once, up to the CDK's 100,000 attempts.
         piece = max(min(left, HEARTBEAT_SECONDS), MIN_WAIT_SECONDS)
+        if kind == "quota":  # the Airbyte UI shows the stream as rate limited until then
+            self.status.waiting(stream, until)
         self._announce(stream, kind, until, left, reason)
         self.ledger.waited(stream, kind, piece)
         raise CallRateLimitHit(
@@ -440,14 +450,14 @@ class QuotaPolicy(AbstractCallRatePolicy):
             return
         episode = (kind, round(until / 5) * 5)
         now = self.ledger.clock()
+        # Pacing is the connector's own plan; a wait FastBill imposed is worth a warning.
+        say = logger.info if kind == "pacing" else logger.warning
         if self._episode != episode:
             self._episode, self._last_line = episode, now
-            logger.info(f"{stream}: waiting {duration(left)} ({until_text(until)}): {reason}.")
+            say(f"{stream}: waiting {duration(left)} ({until_text(until)}): {reason}.")
         elif now - self._last_line >= HEARTBEAT_SECONDS - 1:
             self._last_line = now
-            logger.info(
-                f"{stream}: still waiting, {duration(left)} left ({until_text(until)}): {reason}."
-            )
+            say(f"{stream}: still waiting, {duration(left)} left ({until_text(until)}): {reason}.")
 
 
 @dataclass(frozen=True)

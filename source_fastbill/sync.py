@@ -58,9 +58,19 @@ def pacing_rates(config: FastbillConfig) -> list[Rate]:
     return rates
 
 
+def describe_limits(config: FastbillConfig) -> str:
+    """The configured limits in words, for the log: "500 calls per minute"."""
+    said = f"{config.requests_per_minute:,} calls per minute"
+    if config.requests_per_hour:
+        said += f" and {config.requests_per_hour:,} per hour"
+    return said
+
+
 def _budget_and_quota(config: FastbillConfig, ledger: Ledger) -> tuple[APIBudget, Quota]:
     rates = pacing_rates(config)
-    policy = QuotaPolicy(MovingWindowCallRatePolicy(rates=rates, matchers=[]), ledger)
+    policy = QuotaPolicy(
+        MovingWindowCallRatePolicy(rates=rates, matchers=[]), ledger, describe_limits(config)
+    )
     budget = HttpAPIBudget(policies=[policy], status_codes_for_ratelimit_hit=[])
     quota = Quota(ledger, policy, config.requests_per_minute, config.requests_per_hour)
     return budget, quota
