@@ -96,10 +96,9 @@ def read_lanes(
                     return
         except Interrupted:
             return  # the process stops: the main thread says so, once
-        except AirbyteTracedException as error:  # the CDK's closing error of a failed lane
-            deliver("failed", error)
-        except Exception as error:  # a bug: it must not vanish with its thread
-            deliver("failed", AirbyteTracedException.from_exception(error))
+        except Exception as error:  # a bug (each stream's own failure is a message): say it
+            traced = error if isinstance(error, AirbyteTracedException) else None
+            deliver("failed", traced or AirbyteTracedException.from_exception(error))
         finally:
             if first:
                 first_over.set()

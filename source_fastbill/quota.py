@@ -139,11 +139,6 @@ class Hint:
     source: str  # "Retry-After", "FastBill's time 14:05", ...
 
 
-def server_now(response: requests.Response | None) -> datetime:
-    """FastBill's clock (its Date header) where it gives one: its named times are in its clock."""
-    return clock.server_now(response)
-
-
 def hint(response: requests.Response, text: str, data: Any = None) -> Hint:
     """The wait that a refusal asks for (see `refusal_wait`), read from a response."""
     if data is None:
@@ -152,7 +147,7 @@ def hint(response: requests.Response, text: str, data: Any = None) -> Hint:
         except (AttributeError, ValueError):
             data = None
     status = getattr(response, "status_code", 0)
-    return refusal_wait(status, response.headers, text, data, server_now(response))
+    return refusal_wait(status, response.headers, text, data, clock.server_now(response))
 
 
 def refusal_wait(status: int, headers: Any, text: str, data: Any, now: datetime) -> Hint:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from airbyte_cdk.models import (
@@ -150,6 +150,3 @@ def _message(stream: Stream, item: Any) -> AirbyteMessage:
     return stream_data_to_airbyte_message(
         stream.name, item, stream.transformer, stream.get_json_schema()
     )
-
-
-ReadLane = Callable[[ConfiguredAirbyteCatalog], Iterator[AirbyteMessage]]

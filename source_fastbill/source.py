@@ -14,7 +14,6 @@ from airbyte_cdk.models import (
     ConfiguredAirbyteCatalog,
     FailureType,
     Status,
-    SyncMode,
     Type,
 )
 from airbyte_cdk.sources import AbstractSource
@@ -33,7 +32,7 @@ from source_fastbill.progress import Progress, summary_lines
 from source_fastbill.reader import Reader
 from source_fastbill.sharing import remove_abandoned
 from source_fastbill.streams import EditionProbe, FastbillStream
-from source_fastbill.sync import Sync
+from source_fastbill.sync import Sync, read_one_row
 from source_fastbill.transport import quiet_cdk_retry_logs
 
 logger = logging.getLogger("airbyte")
@@ -61,7 +60,7 @@ class SourceFastbill(AbstractSource):
         current = Sync(settings)
         probe = current.probe(EditionProbe.for_edition(settings.edition))
         try:
-            next(iter(probe.read_records(SyncMode.full_refresh)), None)
+            read_one_row(probe)
         except AirbyteTracedException as error:
             if current.context.failures.of(probe.name) is not Failure.REFUSED_BY_PLAN:
                 raise

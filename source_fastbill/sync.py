@@ -109,7 +109,7 @@ class Sync:
     def credentials_work(self) -> bool:
         """One customer.get for one row: do the credentials work? (errors.Credentials)"""
         try:
-            _one_row(self.probe(Customers))
+            read_one_row(self.probe(Customers))
         except AirbyteTracedException as error:
             if error.failure_type == FailureType.config_error:
                 return False
@@ -128,11 +128,12 @@ class Sync:
             proof = EditionProbe.for_edition(self.settings.edition)
         stream = self.probe(proof)
         try:
-            _one_row(stream)
+            read_one_row(stream)
         except AirbyteTracedException:
             return self.context.failures.of(stream.name) is not Failure.UNREACHABLE
         return True
 
 
-def _one_row(stream: FastbillStream) -> None:
+def read_one_row(stream: FastbillStream) -> None:
+    """One call for at most one row: what check and the proofs ask of FastBill."""
     next(iter(stream.read_records(SyncMode.full_refresh)), None)
