@@ -26,10 +26,10 @@ from source_fastbill import (
     errors,
     incremental,
     paging,
+    pipeline,
     progress,
     quota,
     state_file,
-    streams,
     transport,
 )
 from source_fastbill import config as config_module
@@ -255,7 +255,7 @@ MESSAGES = [
     (errors, "not with FastBill's answer; probably a maintenance page or a proxy"),
     (errors, "does not offer"),
     (errors, "choose the edition your account belongs to"),
-    (errors, "FastBill rejected {self.service}: {text}"),
+    (errors, "FastBill rejected {endpoint.service}: {text}"),
     (errors, "for this account ("),
     (errors, "while the credentials work for other calls: "),
     (quota, "German time"),
@@ -286,7 +286,7 @@ MESSAGES = [
     (clock, "disagree by more than a few minutes: the saved position follows the earlier one"),
     (run_module, "no further FastBill calls were made. The summary above says which streams"),
     (transport, "(gave up after repeated attempts)"),
-    (streams, "requires a CUSTOMER_ID on this account"),
+    (pipeline, "on this account: reading"),
     (incremental, "it is not a state this connector wrote. Reading from start_date instead."),
     (changes, "was expected; emitted as null."),
 ]
@@ -296,7 +296,7 @@ MESSAGES = [
 def test_troubleshooting_explains_each_message(module: Any, fragment: str) -> None:
     code = " ".join(re.sub(r'"\s*\n\s*f?"', "", inspect.getsource(module)).split())
     assert fragment in code, f"{module.__name__} no longer prints {fragment!r}"
-    quoted = fragment.replace("{self.service}", "<service>").replace("{text}", "...")
+    quoted = fragment.replace("{endpoint.service}", "<service>").replace("{text}", "...")
     assert quoted in _docs_section("Limitations & Troubleshooting"), fragment
 
 

@@ -38,6 +38,8 @@ from airbyte_cdk.utils.stream_status_utils import (
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_fastbill.concurrency import read_lanes
+from source_fastbill.normalize import Record
+from source_fastbill.streams import FastbillStream
 
 # A stream's terminal state from a full refresh, which must not be set back as its state.
 NO_CURSOR = {"__ab_no_cursor_state_message": True}
@@ -145,8 +147,11 @@ class Reader:
 
 
 def _message(stream: Stream, item: Any) -> AirbyteMessage:
+    """The one place a record becomes a message; one with nulled values carries them in meta."""
     if isinstance(item, AirbyteMessage):
         return item
+    if isinstance(item, Record) and item.nulled and isinstance(stream, FastbillStream):
+        return stream.nulled_values.message(stream.name, stream.primary_key, item)
     return stream_data_to_airbyte_message(
         stream.name, item, stream.transformer, stream.get_json_schema()
     )

@@ -23,7 +23,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_fastbill import masking
 from source_fastbill.children import by_name
 from source_fastbill.config import FastbillConfig
-from source_fastbill.errors import Credentials, SyncContext
+from source_fastbill.context import Credentials, SyncContext
 from source_fastbill.failures import Failure
 from source_fastbill.progress import Ledger
 from source_fastbill.quota import Quota, QuotaPolicy
@@ -107,7 +107,7 @@ class Sync:
         return stream(self.settings, **self.stream_kwargs(), check_call=True)
 
     def credentials_work(self) -> bool:
-        """One customer.get for one row: do the credentials work? (errors.Credentials)"""
+        """One customer.get for one row: do the credentials work? (context.Credentials)"""
         try:
             read_one_row(self.probe(Customers))
         except AirbyteTracedException as error:

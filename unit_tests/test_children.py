@@ -36,7 +36,7 @@ AUTOMATIC_CHILDREN = {
 
 @pytest.fixture(autouse=True)
 def frozen_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("source_fastbill.streams.fastbill_today", lambda: TODAY)
+    monkeypatch.setattr("source_fastbill.cursor.fastbill_today", lambda: TODAY)
 
 
 def invoice(id_: str, changed: str = "2026-01-02 10:00:00", **lists: Any) -> dict[str, Any]:

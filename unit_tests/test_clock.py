@@ -48,7 +48,7 @@ LOG = logging.getLogger("test")
 @pytest.fixture(autouse=True)
 def at_noon(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     clock.now = NOW.timestamp()
-    monkeypatch.setattr("source_fastbill.streams.fastbill_today", lambda: TODAY)
+    monkeypatch.setattr("source_fastbill.cursor.fastbill_today", lambda: TODAY)
     return clock
 
 

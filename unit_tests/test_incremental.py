@@ -18,7 +18,7 @@ CFG = config(start_date="2024-01-01")
 
 @pytest.fixture(autouse=True)
 def frozen_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("source_fastbill.streams.fastbill_today", lambda: TODAY)
+    monkeypatch.setattr("source_fastbill.cursor.fastbill_today", lambda: TODAY)
 
 
 def invoice(id_: str, day: str, changed: str | None, paid: str | None = None) -> dict[str, Any]:
@@ -352,7 +352,7 @@ def test_a_read_that_runs_past_midnight_saves_the_end_of_the_windows_it_read(
     api: FakeFastbill, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     days = iter([TODAY, date(2026, 11, 22)])  # the clock turns once the windows are planned
-    monkeypatch.setattr("source_fastbill.streams.fastbill_today", lambda: next(days, TODAY))
+    monkeypatch.setattr("source_fastbill.cursor.fastbill_today", lambda: next(days, TODAY))
     api.expect(window("2026-10-21", "2026-11-21"), invoices())
     api.expect(paid_window("2026-10-21", "2026-11-21"), invoices())
 
