@@ -116,6 +116,9 @@ def sync_customers(sandbox: FastbillSandbox) -> Sync:
         "api_key": sandbox.api_key,
         "edition": "pro",
         "api_url": sandbox.url,
+        # One call at a time: the fake clock is one clock for one thread (a wait in one thread
+        # moves time for all), and the count of refusals assumes no call in flight beside it.
+        "num_workers": 1,
     }
     catalog = CatalogBuilder().with_stream(STREAM, SyncMode.full_refresh).build()
     started = time.monotonic()

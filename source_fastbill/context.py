@@ -14,6 +14,7 @@ from source_fastbill.answers import Decisions
 from source_fastbill.failures import Failures
 from source_fastbill.progress import Ledger
 from source_fastbill.quota import Quota
+from source_fastbill.read_ahead import InFlight, ReadAhead
 from source_fastbill.sharing import SharedPages
 
 
@@ -52,7 +53,27 @@ class SyncContext:
     pages: SharedPages = field(default_factory=SharedPages)
     failures: Failures = field(default_factory=Failures)
     decisions: Decisions = field(default_factory=Decisions)
+    in_flight: InFlight = field(default_factory=lambda: InFlight(1))
+    speculate: Callable[[], bool] = lambda: False  # may a stream ask pages ahead? (read_ahead.py)
+    aheads: list[ReadAhead] = field(default_factory=list)
     _said: set[str] = field(default_factory=set)
+
+    def read_ahead(self, stream: str, response_key: str, page_size: int) -> ReadAhead | None:
+        """A stream's asks ahead: none when the sync makes one call at a time."""
+        if self.in_flight.workers < 2:
+            return None
+        ahead = ReadAhead(
+            stream, response_key, page_size, self.in_flight, self.ledger, self.speculate
+        )
+        self.aheads.append(ahead)
+        return ahead
+
+    def close(self) -> None:
+        """The sync is over: nothing asked ahead is left running, nothing shared on disk."""
+        for ahead in self.aheads:
+            ahead.close()
+        self.in_flight.close()
+        self.pages.close()
 
     def warn_once(self, kind: str, text: str) -> None:
         """A warning said once per sync, however many streams come across the same thing."""

@@ -110,4 +110,6 @@ class Pipeline:
             # The stream's last part: its keys served their purpose, and the source keeps every
             # stream object until the whole sync ends.
             self.stream.paging.finish()
+            if self.stream.ahead is not None:
+                self.stream.ahead.close()
         self.stream.position.part_done(then)

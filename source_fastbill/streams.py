@@ -129,9 +129,13 @@ class FastbillStream(HttpStream, ABC):
         self.deadline = float(config.request_timeout_seconds)
         if check_call:
             self.deadline = min(self.deadline, CHECK_DEADLINE_SECONDS)
+        self.ahead = None if check_call else context.read_ahead(
+            self.name, self.response_key, self.page_size
+        )  # fmt: skip
         client = FastbillHttpClient(
             deadline_seconds=self.deadline,
             pages=context.pages,
+            ahead=self.ahead,
             name=self.name,
             logger=self.logger,
             error_handler=self.get_error_handler(),
@@ -291,7 +295,10 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any] | None]:
         assert isinstance(self.position, DateCursor)
-        return self.position.parts(sync_mode)
+        parts = list(self.position.parts(sync_mode))
+        if self.ahead is not None:  # the parts' first pages are asked ahead (read_ahead.py)
+            self.ahead.expect_parts([dict(self.request_body_json(None, part)) for part in parts])
+        return parts
 
 
 INVOICE_DATES = DateFilter("INVOICE_DATE", (("START_DATE", "END_DATE"),))

@@ -27,7 +27,11 @@ API_KEY = "unit-test-api-key-0123456789abcdef"  # long: the CDK masks every occu
 
 
 def config(**overrides: Any) -> dict[str, Any]:
-    return {"username": USERNAME, "api_key": API_KEY, **overrides}
+    # One call at a time unless a test asks for more: the fake clock is one clock for one
+    # thread (a wait in one thread moves time for all). Reading side by side and asking ahead
+    # are tested with workers here without waits (test_read_ahead.py, test_reader.py) and
+    # against the local FastBill on the real clock (integration_tests).
+    return {"username": USERNAME, "api_key": API_KEY, "num_workers": 1, **overrides}
 
 
 def body(service: str, offset: int = 0, limit: int = 100, **filters: str) -> dict[str, Any]:

@@ -1,0 +1,107 @@
+"""Asking ahead (read_ahead.py): one stream's calls in parallel, its records and states unchanged.
+
+These tests make no waits (the fake clock is one clock for one thread): what they show is what
+is asked, how often, and that the read with workers delivers exactly what the read without does.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import pytest
+from airbyte_cdk.models import SyncMode
+
+from unit_tests.conftest import FakeFastbill, body, config, page, records, run_read
+from unit_tests.test_incremental import invoice, invoices, paid_window, states, window
+
+TODAY = date(2026, 11, 21)
+
+
+@pytest.fixture(autouse=True)
+def frozen_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("source_fastbill.cursor.fastbill_today", lambda: TODAY)
+
+
+def customers(count: int, start: int) -> dict[str, Any]:
+    return page("CUSTOMERS", [{"CUSTOMER_ID": str(start + i)} for i in range(count)])
+
+
+def serve_customers(api: FakeFastbill, total: int, beyond: int = 0) -> None:
+    """`total` customers in pages of 100, and `beyond` empty pages after the end (guesses)."""
+    for offset in range(0, total + 100 * beyond, 100):
+        count = max(0, min(100, total - offset))
+        api.expect(body("customer.get", offset), customers(count, offset))
+
+
+def offsets(api: FakeFastbill) -> list[int]:
+    return sorted(json.loads(call.request.body)["OFFSET"] for call in api.mock.calls)
+
+
+def summary(output: Any, stream: str) -> str:
+    prefix = f"Sync summary, {stream} "
+    return next(m.log.message for m in output.logs if m.log.message.startswith(prefix))
+
+
+def test_a_long_list_is_asked_ahead_with_at_most_workers_minus_one_calls_beyond_its_end(
+    api: FakeFastbill,
+) -> None:
+    serve_customers(api, 550, beyond=2)
+
+    output = run_read(config(num_workers=3), "customers")
+
+    assert [r["CUSTOMER_ID"] for r in records(output)] == [str(i) for i in range(550)]
+    # Six pages the list needs, and two guesses beyond its end (num_workers - 1).
+    assert offsets(api) == [0, 100, 200, 300, 400, 500, 600, 700]
+    assert "8 API calls (2 asked ahead, not needed)" in summary(output, "customers")
+
+
+def test_a_list_of_up_to_three_pages_costs_no_call_more(api: FakeFastbill) -> None:
+    serve_customers(api, 250)
+
+    output = run_read(config(num_workers=3), "customers")
+
+    assert len(records(output)) == 250
+    assert offsets(api) == [0, 100, 200]
+
+
+@pytest.mark.parametrize("limit", [{"requests_per_hour": 400}, {"num_workers": 1}])
+def test_nothing_is_asked_on_a_guess_under_an_hourly_quota_or_with_one_worker(
+    api: FakeFastbill, limit: dict[str, int]
+) -> None:
+    serve_customers(api, 550)
+
+    output = run_read(config(**{"num_workers": 3, **limit}), "customers")
+
+    assert len(records(output)) == 550
+    assert offsets(api) == [0, 100, 200, 300, 400, 500]
+    assert "asked ahead" not in summary(output, "customers")
+
+
+def test_date_windows_asked_ahead_deliver_the_same_records_and_states_as_one_by_one(
+    api: FakeFastbill,
+) -> None:
+    api.expect(
+        window("2024-01-01", "2024-12-31"),
+        invoices(invoice("1", "2024-05-01", "2024-05-02 08:00:00")),
+    )
+    api.expect(
+        window("2025-01-01", "2025-12-31"),
+        invoices(invoice("2", "2025-05-01", "2026-02-01 09:00:00", "2025-06-01")),
+    )
+    api.expect(window("2026-01-01", "2026-11-21"), invoices())
+    api.expect(
+        paid_window("2024-01-01", "2026-11-21"),
+        invoices(invoice("0", "2023-12-20", "2024-01-10 09:00:00", "2024-01-10")),
+    )
+    incremental = SyncMode.incremental
+
+    one = run_read(config(start_date="2024-01-01", num_workers=1), "invoices", mode=incremental)
+    calls_one = len(api.mock.calls)
+    ahead = run_read(config(start_date="2024-01-01", num_workers=3), "invoices", mode=incremental)
+
+    assert [r["INVOICE_ID"] for r in records(ahead)] == ["1", "2", "0"]
+    assert records(ahead) == records(one)
+    assert states(ahead) == states(one)
+    assert len(api.mock.calls) - calls_one == calls_one == 4  # every window once, none guessed
