@@ -12,7 +12,7 @@ import pytest
 import requests
 from airbyte_cdk.models import SyncMode, Type
 
-from integration_tests.faultserver import Call, Reply, by_service, ok, paged
+from fastbill_sandbox.faults import Call, Reply, by_service, ok, paged
 from integration_tests.test_faults import cfg, sync
 from source_fastbill.config import FastbillConfig
 from source_fastbill.sync import build_budget

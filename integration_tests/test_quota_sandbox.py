@@ -28,9 +28,9 @@ from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
 from airbyte_cdk.test.models.scenario import ExpectedOutcome
 
-from integration_tests.sandbox import FastbillSandbox
-from integration_tests.sandbox.data import STREAM_SERVICES
-from integration_tests.sandbox.server import MAX_LIMIT, UNKNOWN_REFUSAL
+from fastbill_sandbox import FastbillSandbox
+from fastbill_sandbox.data import STREAM_SERVICES
+from fastbill_sandbox.server import MAX_LIMIT, UNKNOWN_REFUSAL
 from source_fastbill import SourceFastbill
 from unit_tests.fake_time import FakeClock
 

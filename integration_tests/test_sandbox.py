@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 import requests
 
-from integration_tests.sandbox import (
+from fastbill_sandbox import (
     DEFAULT_API_KEY,
     DEFAULT_USERNAME,
     FastbillSandbox,
     SandboxConfig,
 )
-from integration_tests.sandbox.data import STREAM_SERVICES, TIMEZONE
-from integration_tests.sandbox.server import AUTOMATIC_RULES, PRO_RULES
+from fastbill_sandbox.data import STREAM_SERVICES, TIMEZONE
+from fastbill_sandbox.server import AUTOMATIC_RULES, PRO_RULES
 
 AUTH = (DEFAULT_USERNAME, DEFAULT_API_KEY)
 REPO = Path(__file__).resolve().parents[1]
@@ -615,7 +615,7 @@ def test_records_carry_every_field_the_schemas_declare(
 
 
 def test_cli_prints_the_connection_line_and_stops_on_sigterm() -> None:
-    command = [sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--size", "0.1"]
+    command = [sys.executable, "-m", "fastbill_sandbox", "--port", "0", "--size", "0.1"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bench.py --quick   # small sizes, under a minute (a smoke test)
 
 Every figure comes from this run on this machine: the connector runs as `main.py read` in its own
-process, and the FastBill sandbox in another (integration_tests/sandbox), so neither the sandbox
+process, and the FastBill sandbox in another (fastbill_sandbox), so neither the sandbox
 nor this script's bookkeeping counts against the connector's CPU time or memory. Records are
 counted from the connector's stdout, API calls by the sandbox, peak memory from the kernel's
 high-water mark of the connector process (VmHWM).
@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python scripts/bench.py` puts only scripts/ on the path
     sys.path.insert(0, str(ROOT))
 
-from integration_tests.sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME  # noqa: E402
-from integration_tests.sandbox.data import BASE_COUNTS, STREAM_SERVICES  # noqa: E402
+from fastbill_sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME  # noqa: E402
+from fastbill_sandbox.data import BASE_COUNTS, STREAM_SERVICES  # noqa: E402
 
 BENCH_DIR = ROOT / ".bench"
 WORK_DIR = BENCH_DIR / "work"  # configs, catalogs and connector logs of the latest run
@@ -104,11 +104,11 @@ class BenchError(Exception):
 
 
 class Sandbox:
-    """`python -m integration_tests.sandbox`, driven through its admin endpoints."""
+    """`python -m fastbill_sandbox`, driven through its admin endpoints."""
 
     def __init__(self, size: float, rate_limit: int | None, *flags: str) -> None:
         self._command = [
-            sys.executable, "-m", "integration_tests.sandbox", "--edition", "pro",
+            sys.executable, "-m", "fastbill_sandbox", "--edition", "pro",
             "--size", str(size), "--seed", "42", "--port", "0",
             "--rate-limit", str(rate_limit or 0), "--warm", *flags,
         ]  # fmt: skip

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bench_concurrency.py --workers 1,3 --no-large
     .venv/bin/python scripts/bench_concurrency.py --latencies '' --large-workers 1,3 --output x
 
-The sandbox (integration_tests/sandbox, Pro, seed 42) refuses a call over 500 within any 60 s
+The sandbox (fastbill_sandbox, Pro, seed 42) refuses a call over 500 within any 60 s
 (HTTP 429, counted as "rejected") and sleeps `latency_ms` before each answer. Its size is the
 smallest (in steps of 0.01) whose 11 parent streams need --calls calls, floor(n/100)+1 each (the
 child streams read their parents' pages and cost no call). The connector runs as `main.py read`
@@ -65,7 +65,7 @@ from bench import (
     summary,
 )
 
-from integration_tests.sandbox.data import Dataset
+from fastbill_sandbox.data import Dataset
 
 PARENT_STREAMS = (
     "customers", "contacts", "invoices", "recurring_invoices", "revenues", "expenses",

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/bench_faults.py                              # this checkout
     .venv/bin/python scripts/bench_faults.py --connector-root /tmp/old    # another checkout
 
-The sandbox (integration_tests/sandbox, run from this checkout whatever --connector-root says)
+The sandbox (fastbill_sandbox, run from this checkout whatever --connector-root says)
 serves a small Pro dataset with no rate limit and answers calls, in turn, with a 5xx, an HTTP 429
 with neither Retry-After nor a time in its text ("429bare"), a dropped connection and an HTML
 maintenance page. max_consecutive_faults caps the faults in a row for one request, so a client
@@ -49,7 +49,7 @@ from bench import (
     progress,
 )
 
-from integration_tests.sandbox.data import STREAM_SERVICES
+from fastbill_sandbox.data import STREAM_SERVICES
 
 FAULT_KINDS = ("5xx", "429bare", "drop", "html")
 FAULT_RATE = 0.3

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python scripts/demo.py` puts only scripts/ on the path
     sys.path.insert(0, str(ROOT))
 
-from integration_tests.sandbox import FastbillSandbox  # noqa: E402
+from fastbill_sandbox import FastbillSandbox  # noqa: E402
 
 if TYPE_CHECKING:
     from airbyte import Source

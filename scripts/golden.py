@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from integration_tests.sandbox import FastbillSandbox  # noqa: E402
+from fastbill_sandbox import FastbillSandbox  # noqa: E402
 
 TESTS = ROOT / "integration_tests"
 SAMPLE_CONFIG = TESTS / "sample_config.json"
