@@ -860,7 +860,9 @@ class FastbillSandbox:
     recorded in ``calls`` (``record_calls=False`` for long benchmark runs).
     ``clock`` (default ``time.monotonic``) is what the rate and quota windows are measured
     with: a test that fakes the client's time passes the same fake here, so that both sides
-    see the same hour go by. stats() timestamps stay wall-clock ``time.time()``.
+    see the same hour go by; ``sleep`` (default ``time.sleep``) is how ``latency_ms`` waits, so a
+    test records the latency instead of waiting it out. stats() timestamps stay wall-clock
+    ``time.time()``.
     """
 
     def __init__(
@@ -873,6 +875,7 @@ class FastbillSandbox:
         clock: Callable[[], float] | None = None,
         script: Script | None = None,
         record_calls: bool = True,
+        sleep: Callable[[float], None] | None = None,
         **knobs: Any,
     ) -> None:
         if host not in LOOPBACK_HOSTS:  # the admin endpoints are unauthenticated
@@ -886,6 +889,7 @@ class FastbillSandbox:
         self._stats = Stats()
         self._limiter = RateLimiter()
         self._clock: Callable[[], float] = clock or time.monotonic
+        self._sleep: Callable[[float], None] = sleep or time.sleep  # latency_ms; a test's fake
         self._faults = FaultInjector(self._config.fault_seed)
         self._query_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
         self._script = script
@@ -1024,7 +1028,7 @@ class FastbillSandbox:
         if self._script is not None:
             return _scripted(self._script, call)
         if config.latency_ms > 0:  # benchmarks' simulated round trip, in the server process
-            time.sleep(config.latency_ms / 1000)
+            self._sleep(config.latency_ms / 1000)
         credentials = _basic_credentials(headers.get("Authorization"))
         fault = self._faults.decide(config, (credentials, raw))
         if fault is not None:

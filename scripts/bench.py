@@ -38,12 +38,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python scripts/bench.py` puts only scripts/ on the path
-    sys.path.insert(0, str(ROOT))
+from fastbill_sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME
+from fastbill_sandbox.data import BASE_COUNTS, STREAM_SERVICES
+from fastbill_sandbox.runner import command_line, parse_stdout
 
-from fastbill_sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME  # noqa: E402
-from fastbill_sandbox.data import BASE_COUNTS, STREAM_SERVICES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BENCH_DIR = ROOT / ".bench"
 WORK_DIR = BENCH_DIR / "work"  # configs, catalogs and connector logs of the latest run
@@ -232,9 +231,9 @@ def count_records(stdout: IO[bytes]) -> Counter[str]:
 def run_json_lines(command: Sequence[str], message_type: str) -> dict[str, Any]:
     """The first message of a type from a spec/check/discover run."""
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    for line in done.stdout.splitlines():
-        if line.startswith("{") and f'"{message_type}"' in line[:40]:
-            message: dict[str, Any] = json.loads(line)
+    messages, _ = parse_stdout(done.stdout)
+    for message in messages:
+        if message["type"] == message_type:
             return message
     raise BenchError(f"no {message_type} from {' '.join(command)}:\n{done.stderr[-2000:]}")
 
@@ -249,8 +248,8 @@ class Connector:
     prefix: tuple[str, ...]  # the command before "read --config ..."
 
     def command(self, verb: str, config: Path, catalog: Path | None = None) -> list[str]:
-        extra = ["--catalog", str(catalog)] if catalog else []
-        return [*self.prefix, verb, "--config", str(config), *extra]
+        files = {"config": config, **({"catalog": catalog} if catalog else {})}
+        return command_line(verb, files, self.prefix)
 
     def catalog(self, config: Path, streams: Iterable[str] | None, label: str) -> Path:
         """A full-refresh catalog of the chosen streams, from this connector's own discover."""

@@ -50,6 +50,7 @@ from bench import (
 )
 
 from fastbill_sandbox.data import STREAM_SERVICES
+from fastbill_sandbox.runner import parse_line
 
 FAULT_KINDS = ("5xx", "429bare", "drop", "html")
 FAULT_RATE = 0.3
@@ -116,9 +117,8 @@ def run_read(
             if match:
                 records[match.group(1).decode()] += 1
                 continue
-            try:
-                message = json.loads(line)
-            except ValueError:  # not an Airbyte message: keep it with the log
+            message = parse_line(line)
+            if message is None:  # not an Airbyte message: keep it with the log
                 log.write(json.dumps({"t": round(time.monotonic() - began, 2), "raw": str(line)}))
                 log.write("\n")
                 continue
