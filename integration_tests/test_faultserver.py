@@ -60,6 +60,15 @@ def test_paged_honours_limit_offset_and_the_default_of_ten(http: requests.Sessio
     assert first.json()["REQUEST"] == {"SERVICE": "invoice.get", "LIMIT": 10, "OFFSET": 0}
 
 
+def test_paged_pages_by_the_sandboxs_own_rule(http: requests.Session) -> None:
+    # One rule for the sandbox's pages and a script's: at most 100, 10 for a missing or bad LIMIT.
+    with scripted(paged("INVOICES", invoices(150), page=500)) as server:
+        big = post(http, server, LIMIT=500)
+        zero = post(http, server, LIMIT=0, OFFSET="140")
+    assert len(ids(big)) == 100
+    assert ids(zero) == [str(i) for i in range(141, 151)]
+
+
 def test_paged_caps_a_page_at_page(http: requests.Session) -> None:
     with scripted(paged("INVOICES", invoices(10), page=3)) as server:
         assert ids(post(http, server, LIMIT=100)) == ["1", "2", "3"]

@@ -40,7 +40,7 @@ from typing import IO, Any
 
 from fastbill_sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME
 from fastbill_sandbox.data import BASE_COUNTS, STREAM_SERVICES
-from fastbill_sandbox.runner import command_line, parse_stdout
+from fastbill_sandbox.runner import command_line, parse_stdout, read_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,6 @@ RSS_GOAL_MB = 200
 SIZE_1_RECORDS = sum(BASE_COUNTS["pro"].values())
 STARTED = time.monotonic()
 # Both connectors print one message per line; the old CDK puts spaces after ':' and ','.
-RECORD_LINE = re.compile(rb'^\{"type": ?"RECORD", ?"record": ?\{"stream": ?"([^"]+)"')
 # Runs airbyte-source-fastbill's manifest from a file: its own entry point only loads the copy
 # packaged inside it, whose url_base is FastBill's production host.
 OLD_RUNNER = """\
@@ -221,10 +220,8 @@ def run_connector(command: Sequence[str], label: str) -> Run:
 
 def count_records(stdout: IO[bytes]) -> Counter[str]:
     records: Counter[str] = Counter()
-    for line in stdout:
-        match = RECORD_LINE.match(line, 0, 200)
-        if match:
-            records[match.group(1).decode()] += 1
+    for _ in read_stream(stdout, records):
+        pass
     return records
 
 

@@ -50,7 +50,6 @@ from bench import (
     FULL,
     NEW,
     PER_MINUTE,
-    RECORD_LINE,
     ROOT,
     RSS_GOAL_MB,
     UNPACED,
@@ -66,6 +65,7 @@ from bench import (
 )
 
 from fastbill_sandbox.data import Dataset
+from fastbill_sandbox.runner import read_stream
 
 PARENT_STREAMS = (
     "customers", "contacts", "invoices", "recurring_invoices", "revenues", "expenses",
@@ -124,14 +124,8 @@ def read(command: Sequence[str], label: str) -> tuple[Run, dict[str, Any]]:
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr)
         rss = PeakRss(process.pid)
         assert process.stdout is not None
-        for line in process.stdout:
-            match = RECORD_LINE.match(line, 0, 200)
-            if match:
-                records[match.group(1).decode()] += 1
-                continue
-            try:
-                message = json.loads(line)
-            except ValueError:
+        for message in read_stream(process.stdout, records):
+            if isinstance(message, bytes):
                 continue
             moment = round(time.monotonic() - began, 2)
             if message.get("type") == "LOG":

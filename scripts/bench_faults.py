@@ -38,7 +38,6 @@ from typing import Any
 
 from bench import (
     BENCH_DIR,
-    RECORD_LINE,
     ROOT,
     SIZE_1_RECORDS,
     WORK_DIR,
@@ -50,7 +49,7 @@ from bench import (
 )
 
 from fastbill_sandbox.data import STREAM_SERVICES
-from fastbill_sandbox.runner import parse_line
+from fastbill_sandbox.runner import read_stream
 
 FAULT_KINDS = ("5xx", "429bare", "drop", "html")
 FAULT_RATE = 0.3
@@ -112,14 +111,10 @@ def run_read(
         timer = threading.Timer(timeout, process.kill)  # only this connector process
         timer.start()
         assert process.stdout is not None
-        for line in process.stdout:
-            match = RECORD_LINE.match(line, 0, 200)
-            if match:
-                records[match.group(1).decode()] += 1
-                continue
-            message = parse_line(line)
-            if message is None:  # not an Airbyte message: keep it with the log
-                log.write(json.dumps({"t": round(time.monotonic() - began, 2), "raw": str(line)}))
+        for message in read_stream(process.stdout, records):
+            if isinstance(message, bytes):  # not an Airbyte message: keep it with the log
+                raw = str(message)
+                log.write(json.dumps({"t": round(time.monotonic() - began, 2), "raw": raw}))
                 log.write("\n")
                 continue
             if message.get("type") == "LOG":
