@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .server import Call, FastbillSandbox, Reply, page_of
+from .server import Call, FastbillSandbox, Reply, error_envelope, page_of, unknown_service
 
 Handler = Callable[[Call], Reply]
 SCRIPT_SIZE = 0.01  # the dataset behind a script is never read; tables are built on first use
@@ -45,8 +45,8 @@ def envelope(key: str, rows: list[Any], request: dict[str, Any] | None = None) -
 
 
 def errors(*texts: str) -> dict[str, Any]:
-    """FastBill's error shape, which it sends with HTTP 200."""
-    return {"REQUEST": {}, "RESPONSE": {"ERRORS": list(texts)}}
+    """FastBill's error shape, which it sends with HTTP 200 (the sandbox's own)."""
+    return error_envelope({}, *texts)
 
 
 def ok(key: str, rows: list[Any], **kw: Any) -> Reply:
@@ -69,7 +69,7 @@ def by_service(handlers: dict[str, Handler], default: Handler | None = None) -> 
     def handle(call: Call) -> Reply:
         chosen = handlers.get(call.service, default)
         if chosen is None:
-            return Reply(body=errors(f"unknown SERVICE: {call.service}"))
+            return Reply(body=errors(unknown_service(call.service)))
         return chosen(call)
 
     return handle

@@ -503,9 +503,18 @@ class Reply:
 Script = Callable[[Call], Reply]  # a test's answer to every call (fastbill_sandbox.faults)
 
 
+def error_envelope(echo: Mapping[str, Any], *messages: str) -> dict[str, Any]:
+    """FastBill's error shape (sent with HTTP 200 unless a knob says otherwise)."""
+    return {"REQUEST": echo, "RESPONSE": {"ERRORS": list(messages)}}
+
+
+def unknown_service(service: str) -> str:
+    return f"unknown SERVICE: {service}"
+
+
 def errors_reply(echo: Mapping[str, Any], message: str, status: int = 200, **headers: str) -> Reply:
-    envelope = {"REQUEST": echo, "RESPONSE": {"ERRORS": [message]}}
-    return Reply(status, json.dumps(envelope).encode(), headers=dict(headers))
+    body = json.dumps(error_envelope(echo, message)).encode()
+    return Reply(status, body, headers=dict(headers))
 
 
 def json_reply(data: Any, status: int = 200) -> Reply:
@@ -1061,7 +1070,7 @@ class FastbillSandbox:
         echo = request.echo
         rules = self.rules.get(request.service)
         if rules is None:
-            message = f"unknown SERVICE: {request.service}"
+            message = unknown_service(request.service)
             return self._error(echo, message, config.unknown_service_status)
         problem = validate_filters(request, rules, config)
         if problem:
