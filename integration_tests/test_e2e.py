@@ -18,16 +18,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator, FormatChecker
 
-from integration_tests.conftest import (
-    ConnectorRun,
-    closed_port_url,
-    configured_catalog,
-    connector_config,
-    run_concurrently,
-    run_connector,
-)
-from integration_tests.sandbox import FastbillSandbox
-from integration_tests.sandbox.data import STREAM_SERVICES, is_zero_date
+from fastbill_sandbox import FastbillSandbox
+from fastbill_sandbox.data import STREAM_SERVICES, is_zero_date
+from fastbill_sandbox.runner import ConnectorRun, run_concurrently, run_connector
+from integration_tests.conftest import closed_port_url, configured_catalog, connector_config
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,5 @@
-"""Misbehaving FastBill-like servers (faultserver.py): every record arrives, or a loud failure.
+"""A misbehaving FastBill (scripted sandboxes, fastbill_sandbox/faults.py): every record arrives,
+or a loud failure.
 
 One test per observed case of the reliability issue, each of which failed on the connector
 before it: changes landing mid-sync, junk entries, bodies that are no FastBill answer, a server
@@ -25,10 +26,9 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, 
 from airbyte_cdk.test.models.scenario import ExpectedOutcome
 from airbyte_cdk.test.state_builder import StateBuilder
 
-from integration_tests.conftest import FakeClock, run_connector
-from integration_tests.faultserver import (
+from fastbill_sandbox import FastbillSandbox
+from fastbill_sandbox.faults import (
     Call,
-    FaultServer,
     Reply,
     by_service,
     customers,
@@ -39,6 +39,8 @@ from integration_tests.faultserver import (
     paged,
     sequence,
 )
+from fastbill_sandbox.runner import run_connector
+from integration_tests.conftest import FakeClock
 from source_fastbill import SourceFastbill
 
 USERNAME = "buchhaltung@example.de"
@@ -52,7 +54,7 @@ API_KEY = "fault-test-api-key-0123456789abcdef"
 pytestmark = pytest.mark.usefixtures("fake_clock")
 
 
-def cfg(server: FaultServer, **overrides: Any) -> dict[str, Any]:
+def cfg(server: FastbillSandbox, **overrides: Any) -> dict[str, Any]:
     return {"username": USERNAME, "api_key": API_KEY, "api_url": server.url, **overrides}
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from integration_tests.sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME, FastbillSandbox
+from fastbill_sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME, FastbillSandbox
 
 ROOT = Path(__file__).parents[1]
 STREAMS = {"invoices": "invoice.get", "revenues": "revenue.get", "expenses": "expense.get"}

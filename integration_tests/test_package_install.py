@@ -127,6 +127,16 @@ def test_every_package_file_is_installed_unchanged(venv: CleanVenv) -> None:
         assert (venv.site_packages / name).read_bytes() == (ROOT / name).read_bytes(), name
 
 
+def test_the_wheel_ships_the_connector_alone(venv: CleanVenv) -> None:
+    # fastbill_sandbox is a dev package: the editable install imports it, the wheel leaves it out.
+    tops = venv.evaluate(
+        "import importlib.metadata as m, json;"
+        "print(json.dumps(sorted({f.parts[0] for f in m.distribution('source-fastbill').files})))"
+    )
+    assert "fastbill_sandbox" not in tops and "source_fastbill" in tops
+    assert not (venv.site_packages / "fastbill_sandbox").exists()
+
+
 def _messages(done: subprocess.CompletedProcess[str], kind: str) -> list[dict[str, Any]]:
     parsed = [json.loads(line) for line in done.stdout.splitlines()]
     return [message for message in parsed if message["type"] == kind]

@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from integration_tests.sandbox import FastbillSandbox
-from integration_tests.sandbox.data import CURRENT_MONTH_TIME_ENTRIES, STREAM_SERVICES
+from fastbill_sandbox import FastbillSandbox
+from fastbill_sandbox.data import CURRENT_MONTH_TIME_ENTRIES, STREAM_SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "pyairbyte_duckdb.py"

@@ -15,14 +15,15 @@ from typing import Any
 import pytest
 import requests
 
-from integration_tests.sandbox import (
+from fastbill_sandbox import (
     DEFAULT_API_KEY,
     DEFAULT_USERNAME,
     FastbillSandbox,
     SandboxConfig,
 )
-from integration_tests.sandbox.data import STREAM_SERVICES, TIMEZONE
-from integration_tests.sandbox.server import AUTOMATIC_RULES, PRO_RULES
+from fastbill_sandbox.data import STREAM_SERVICES, TIMEZONE
+from fastbill_sandbox.server import AUTOMATIC_RULES, PRO_RULES
+from unit_tests.fake_time import FakeClock
 
 AUTH = (DEFAULT_USERNAME, DEFAULT_API_KEY)
 REPO = Path(__file__).resolve().parents[1]
@@ -43,9 +44,15 @@ def automatic() -> Iterator[FastbillSandbox]:
 
 
 @pytest.fixture
-def fresh() -> Iterator[FastbillSandbox]:
+def clock() -> FakeClock:
+    """The fresh sandbox's time: its windows and its latency move only when a test says so."""
+    return FakeClock()
+
+
+@pytest.fixture
+def fresh(clock: FakeClock) -> Iterator[FastbillSandbox]:
     """A private Pro sandbox for tests that change knobs or data."""
-    with FastbillSandbox(edition="pro") as sandbox:
+    with FastbillSandbox(edition="pro", clock=clock, sleep=clock.sleep) as sandbox:
         yield sandbox
 
 
@@ -284,11 +291,10 @@ def test_automatic_invoice_state_and_ignored_date_window(automatic: FastbillSand
 
 
 def test_rate_limit_gives_429_with_retry_after_and_rejections_cost_nothing(
-    fresh: FastbillSandbox,
+    fresh: FastbillSandbox, clock: FakeClock
 ) -> None:
     fresh.configure(rate_limit=5, rate_window_seconds=0.8)
     body = {"SERVICE": "template.get"}
-    started = time.monotonic()
     assert [post(fresh, body).status_code for _ in range(5)] == [200] * 5
     limited = post(fresh, body)
     assert limited.status_code == 429
@@ -297,7 +303,7 @@ def test_rate_limit_gives_429_with_retry_after_and_rejections_cost_nothing(
         "Too many requests: API limit reached, retry after 1 seconds"
     ]
     assert post(fresh, body).status_code == 429
-    time.sleep(max(0.0, 0.85 - (time.monotonic() - started)))
+    clock.sleep(0.85)
     assert post(fresh, body).status_code == 200  # the rejected calls did not extend the window
     stats = fresh.stats()
     assert (stats["served"], stats["rejected"], stats["busiest_window"]) == (6, 2, 5)
@@ -333,12 +339,11 @@ def test_rate_limit_as_errors_in_200(fresh: FastbillSandbox) -> None:
     assert 25 <= (accepted_from - now).total_seconds() <= 32
 
 
-def test_hourly_quota_uses_its_own_window(fresh: FastbillSandbox) -> None:
+def test_hourly_quota_uses_its_own_window(fresh: FastbillSandbox, clock: FakeClock) -> None:
     fresh.configure(rate_limit=None, hourly_quota=3, quota_window_seconds=0.6)
     body = {"SERVICE": "template.get"}
-    started = time.monotonic()
     assert [post(fresh, body).status_code for _ in range(4)] == [200, 200, 200, 429]
-    time.sleep(max(0.0, 0.65 - (time.monotonic() - started)))
+    clock.sleep(0.65)
     assert post(fresh, body).status_code == 200
     fresh.configure(hourly_quota=1, quota_window_seconds=3600)
     fresh.reset_limits()
@@ -402,11 +407,11 @@ def test_fault_sequence_is_deterministic_for_a_seed() -> None:
     assert run(7) != run(8)
 
 
-def test_latency_is_added_per_call(fresh: FastbillSandbox) -> None:
+def test_latency_is_added_per_call(fresh: FastbillSandbox, clock: FakeClock) -> None:
     fresh.configure(latency_ms=60)
-    started = time.monotonic()
     post(fresh, {"SERVICE": "template.get"})
-    assert time.monotonic() - started >= 0.06
+    post(fresh, {"SERVICE": "customer.get"})
+    assert clock.waits == [0.06, 0.06]  # waited by the sandbox before each answer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -615,7 +620,7 @@ def test_records_carry_every_field_the_schemas_declare(
 
 
 def test_cli_prints_the_connection_line_and_stops_on_sigterm() -> None:
-    command = [sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--size", "0.1"]
+    command = [sys.executable, "-m", "fastbill_sandbox", "--port", "0", "--size", "0.1"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

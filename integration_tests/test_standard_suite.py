@@ -43,9 +43,9 @@ from airbyte_cdk.test.models.scenario import ExpectedOutcome
 from airbyte_cdk.test.standard_tests import ConnectorTestScenario, SourceTestSuiteBase
 from airbyte_cdk.test.standard_tests.pytest_hooks import pytest_generate_tests
 
-from integration_tests.sandbox import FastbillSandbox
-from integration_tests.sandbox.data import CURRENT_MONTH_TIME_ENTRIES, STREAM_SERVICES
-from integration_tests.sandbox.server import LOOPBACK_HOSTS
+from fastbill_sandbox import FastbillSandbox
+from fastbill_sandbox.data import CURRENT_MONTH_TIME_ENTRIES, STREAM_SERVICES
+from fastbill_sandbox.server import LOOPBACK_HOSTS
 from source_fastbill import SourceFastbill
 
 ROOT = Path(__file__).resolve().parents[1]
