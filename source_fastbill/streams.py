@@ -43,6 +43,7 @@ from source_fastbill.errors import (
 from source_fastbill.incremental import (
     DateFilter,
     Plan,
+    ReadLog,
     SyncState,
     in_window,
     is_news,
@@ -282,6 +283,7 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         self._started: datetime | None = None  # FastBill's clock at this read's first answer
         self._newest_change: str | None = None
         self._newest_paid: str | None = None
+        self._read = ReadLog(self.record_key, self.date_filter.field, self.change_field)
 
     @property
     def cursor_field(self) -> str:  # type: ignore[override]
@@ -332,8 +334,9 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         records = super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
         start, incremental = self._state_at_start, sync_mode == SyncMode.incremental
         for record in records:
+            self._read.note(record, self._started)
             if incremental and not is_news(
-                record, start, self.date_filter.field, self.change_field
+                record, start, self.date_filter.field, self.change_field, self.record_key
             ):
                 continue
             self._newest_change = newest(self._newest_change, record.get(self.cursor_field))
@@ -348,7 +351,12 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
             plan = self._read_plan or self._plan()
             started = self._started or clock.local_now()
             self._sync_state = self._state_at_start.finished(
-                self._newest_change, self._newest_paid, plan.end, started, plan.today
+                self._newest_change,
+                self._newest_paid,
+                plan.end,
+                started,
+                plan.today,
+                self._read.kept,
             )
 
 

@@ -33,8 +33,10 @@ def window(start: str, end: str, offset: int = 0) -> dict[str, Any]:
     return body("invoice.get", offset, START_DATE=start, END_DATE=end)
 
 
-def paid_window(start: str, end: str) -> dict[str, Any]:
-    return body("invoice.get", START_PAID_DATE=start, END_PAID_DATE=end)
+def paid_window(start: str, end: str, dated_before: str) -> dict[str, Any]:
+    """The paid pass: paid in [start, end] and dated on or before `dated_before`, the day before
+    the created pass began (it read the others)."""
+    return body("invoice.get", START_PAID_DATE=start, END_PAID_DATE=end, END_DATE=dated_before)
 
 
 def marker(pass_: str, start: str, end: str = "2026-11-21", **more: str) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def test_first_sync_reads_calendar_year_windows_and_checkpoints_after_each(
     )
     api.expect(window("2026-01-01", "2026-11-21"), invoices())
     api.expect(
-        paid_window("2024-01-01", "2026-11-21"),
+        paid_window("2024-01-01", "2026-11-21", "2023-12-31"),
         invoices(
             invoice("2", "2025-05-01", "2026-02-01 09:00:00", "2025-06-01"),  # read above
             invoice("0", "2023-12-20", "2024-01-10 09:00:00", "2024-01-10"),  # old, paid since
@@ -108,7 +110,7 @@ def test_sync_from_state_reads_lookback_and_paid_windows_and_emits_only_news(
         ),
     )
     api.expect(
-        paid_window("2026-10-21", "2026-11-21"),
+        paid_window("2026-10-21", "2026-11-21", "2026-10-20"),
         invoices(
             invoice("3", "2023-02-01", "2026-11-21 10:30:00", "2026-11-21"),  # old, paid today
             invoice("4", "2023-03-01", "2026-10-25 10:00:00", "2026-10-25"),  # paid, delivered
@@ -133,7 +135,7 @@ def test_sync_from_state_reads_lookback_and_paid_windows_and_emits_only_news(
 def test_a_payment_that_did_not_move_lastupdate_is_still_delivered(api: FakeFastbill) -> None:
     api.expect(window("2026-10-21", "2026-11-21"), invoices())
     api.expect(
-        paid_window("2026-10-21", "2026-11-21"),
+        paid_window("2026-10-21", "2026-11-21", "2026-10-20"),
         invoices(invoice("5", "2024-01-01", "2025-01-01 00:00:00", "2026-11-15")),
     )
 
@@ -144,7 +146,7 @@ def test_a_payment_that_did_not_move_lastupdate_is_still_delivered(api: FakeFast
 
 def test_lookback_days_sets_how_far_back_the_windows_start(api: FakeFastbill) -> None:
     api.expect(window("2026-11-13", "2026-11-21"), invoices())
-    api.expect(paid_window("2026-11-13", "2026-11-21"), invoices())
+    api.expect(paid_window("2026-11-13", "2026-11-21", "2026-11-12"), invoices())
 
     run_read(
         {**CFG, "lookback_days": 7}, "invoices", mode=INCREMENTAL, state=state_of("invoices", SAVED)
@@ -159,7 +161,7 @@ def test_paging_keeps_the_filter_the_sync_started_with(api: FakeFastbill) -> Non
     api.expect(
         window("2026-10-21", "2026-11-21", offset=100), invoices(invoice("100", "2026-11-02", None))
     )
-    api.expect(paid_window("2026-10-21", "2026-11-21"), invoices())
+    api.expect(paid_window("2026-10-21", "2026-11-21", "2026-10-20"), invoices())
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", SAVED))
 
@@ -172,7 +174,7 @@ def test_an_interrupted_first_sync_resumes_at_the_next_window(api: FakeFastbill)
         invoices(invoice("2", "2025-05-01", "2025-05-01 08:00:00")),
     )
     api.expect(window("2026-01-01", "2026-11-21"), invoices())
-    api.expect(paid_window("2024-01-01", "2026-11-21"), invoices())
+    api.expect(paid_window("2024-01-01", "2026-11-21", "2023-12-31"), invoices())
     resume = {"resume": marker("created", "2024-01-01", **{"from": "2025-01-01"})}
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", resume))
@@ -184,7 +186,7 @@ def test_an_interrupted_first_sync_resumes_at_the_next_window(api: FakeFastbill)
 def test_a_sync_interrupted_after_its_created_pass_resumes_with_the_paid_pass(
     api: FakeFastbill,
 ) -> None:
-    api.expect(paid_window("2026-10-21", "2026-11-21"), invoices())
+    api.expect(paid_window("2026-10-21", "2026-11-21", "2026-10-20"), invoices())
 
     output = run_read(
         CFG,
@@ -235,7 +237,7 @@ def test_a_state_this_connector_did_not_write_starts_from_start_date_with_a_warn
         ("2026-01-01", "2026-11-21"),
     ):
         api.expect(window(start, end), invoices())
-    api.expect(paid_window("2024-01-01", "2026-11-21"), invoices())
+    api.expect(paid_window("2024-01-01", "2026-11-21", "2023-12-31"), invoices())
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", saved))
 
@@ -258,7 +260,7 @@ def test_records_outside_the_window_are_dropped_when_the_server_ignores_the_filt
         window("2026-01-01", "2026-11-21"),
         invoices(invoice("1", "2024-02-01", None), invoice("2", "2025-02-01", None)),
     )
-    api.expect(paid_window("2024-01-01", "2026-11-21"), invoices())
+    api.expect(paid_window("2024-01-01", "2026-11-21", "2023-12-31"), invoices())
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL)
 
@@ -299,7 +301,7 @@ def test_time_entries_use_their_date_as_cursor(api: FakeFastbill) -> None:
 
 def test_end_date_bounds_the_last_window(api: FakeFastbill) -> None:
     api.expect(window("2024-01-01", "2024-06-30"), invoices())
-    api.expect(paid_window("2024-01-01", "2024-06-30"), invoices())
+    api.expect(paid_window("2024-01-01", "2024-06-30", "2023-12-31"), invoices())
 
     run_read({**CFG, "end_date": "2024-06-30"}, "invoices", mode=INCREMENTAL)
 
@@ -323,7 +325,7 @@ def test_a_full_refresh_with_a_start_date_emits_what_a_first_incremental_sync_em
         window("2024-01-01", "2026-11-21"), invoices(invoice("1", "2024-02-01", "2024-02-01"))
     )
     api.expect(
-        paid_window("2024-01-01", "2026-11-21"),
+        paid_window("2024-01-01", "2026-11-21", "2023-12-31"),
         invoices(
             invoice("1", "2024-02-01", "2024-02-01", "2024-03-01"),
             invoice("0", "2023-11-01", "2024-02-01", "2024-01-05"),
@@ -354,7 +356,7 @@ def test_a_read_that_runs_past_midnight_saves_the_end_of_the_windows_it_read(
     days = iter([TODAY, date(2026, 11, 22)])  # the clock turns once the windows are planned
     monkeypatch.setattr("source_fastbill.streams.fastbill_today", lambda: next(days, TODAY))
     api.expect(window("2026-10-21", "2026-11-21"), invoices())
-    api.expect(paid_window("2026-10-21", "2026-11-21"), invoices())
+    api.expect(paid_window("2026-10-21", "2026-11-21", "2026-10-20"), invoices())
 
     saved = {"LASTUPDATE": "2026-11-20T10:00:00", "synced_until": "2026-11-20"}
     output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", saved))
