@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
+import logging
+from datetime import date, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
 from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.test.state_builder import StateBuilder
+from hypothesis import given
+from hypothesis import strategies as st
 
+from source_fastbill.config import FastbillConfig
+from source_fastbill.incremental import Plan, SyncState
+from source_fastbill.streams import INVOICE_DATES, PAID_DATES
 from unit_tests.conftest import FakeFastbill, body, config, page, records, run_read
 
 TODAY = date(2026, 11, 21)
@@ -362,3 +369,146 @@ def test_a_read_that_runs_past_midnight_saves_the_end_of_the_windows_it_read(
     output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", saved))
 
     assert states(output)[-1]["synced_until"] == "2026-11-21"
+
+
+# The exact filters of every pass (issue 17 §1): the paid pass asks for the records dated before
+# the created pass began and paid since the last sync; the created pass read all the others.
+
+LOG = logging.getLogger("test")
+FIRST_SYNC_WINDOWS = [
+    {"START_DATE": "2024-01-01", "END_DATE": "2024-12-31"},
+    {"START_DATE": "2025-01-01", "END_DATE": "2025-12-31"},
+    {"START_DATE": "2026-01-01", "END_DATE": "2026-11-21"},
+]
+PAID_SINCE_START = {
+    "START_PAID_DATE": "2024-01-01",
+    "END_PAID_DATE": "2026-11-21",
+    "END_DATE": "2023-12-31",
+}
+LOOKBACK = {"START_DATE": "2026-10-21", "END_DATE": "2026-11-21"}
+PAID_SINCE_LOOKBACK = {
+    "START_PAID_DATE": "2026-10-21",
+    "END_PAID_DATE": "2026-11-21",
+    "END_DATE": "2026-10-20",
+}
+
+
+def plan(**settings: Any) -> Plan:
+    cfg = FastbillConfig.from_mapping(config(**settings))
+    return Plan(cfg, INVOICE_DATES, PAID_DATES, today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("settings", "saved", "filters"),
+    [
+        pytest.param({"start_date": "2024-01-01"}, {}, [*FIRST_SYNC_WINDOWS, PAID_SINCE_START],
+                     id="first sync from start_date"),
+        pytest.param({}, {}, [
+            {"START_DATE": "2010-01-01", "END_DATE": "2024-12-31"}, *FIRST_SYNC_WINDOWS[1:]
+        ], id="first sync without start_date: all history by date, no paid pass"),
+        pytest.param({"start_date": "2024-01-01"}, SAVED, [LOOKBACK, PAID_SINCE_LOOKBACK],
+                     id="incremental"),
+        pytest.param({}, SAVED, [LOOKBACK, PAID_SINCE_LOOKBACK],
+                     id="incremental without start_date: old invoices paid lately"),
+        pytest.param({"start_date": "2024-01-01", "lookback_days": 0}, SAVED, [
+            {"START_DATE": "2026-11-20", "END_DATE": "2026-11-21"},
+            {"START_PAID_DATE": "2026-11-20", "END_PAID_DATE": "2026-11-21",
+             "END_DATE": "2026-11-19"},
+        ], id="incremental without lookback"),
+        pytest.param({"start_date": "2026-11-01"}, SAVED, [
+            {"START_DATE": "2026-11-01", "END_DATE": "2026-11-21"},
+            {"START_PAID_DATE": "2026-11-01", "END_PAID_DATE": "2026-11-21",
+             "END_DATE": "2026-10-31"},
+        ], id="incremental, lookback before start_date: nothing paid before it"),
+        pytest.param({}, {"synced_until": "2010-01-20"}, [
+            {"START_DATE": "2010-01-01", "END_DATE": "2024-12-31"}, *FIRST_SYNC_WINDOWS[1:]
+        ], id="incremental reaching the default start_date: no paid pass"),
+        pytest.param({"start_date": "2024-01-01"}, {
+            "resume": marker("created", "2024-01-01", **{"from": "2025-01-01"})
+        }, [*FIRST_SYNC_WINDOWS[1:], PAID_SINCE_START], id="resume in the created pass"),
+        pytest.param({"start_date": "2024-01-01"},
+                     {**SAVED, "resume": marker("paid", "2026-10-21")},
+                     [PAID_SINCE_LOOKBACK], id="resume at the paid pass"),
+    ],
+)  # fmt: skip
+def test_each_pass_of_an_incremental_sync_sends_exactly_these_filters(
+    settings: dict[str, Any], saved: dict[str, Any], filters: list[dict[str, str]]
+) -> None:
+    planned = plan(**settings)
+    state = planned.sane(SyncState.parse(saved, "LASTUPDATE", LOG), LOG, "invoices")
+
+    assert [s["filter"] for s in planned.incremental(state)] == filters
+
+
+@pytest.mark.parametrize(
+    ("settings", "filters"),
+    [
+        pytest.param({"start_date": "2024-01-01"}, [
+            {"START_DATE": "2024-01-01", "END_DATE": "2026-11-21"}, PAID_SINCE_START
+        ], id="with start_date"),
+        pytest.param({}, [{}], id="without start_date: everything, unfiltered"),
+        pytest.param({"end_date": "2025-06-30"}, [
+            {"START_DATE": "2010-01-01", "END_DATE": "2025-06-30"}
+        ], id="without start_date, with end_date: no paid pass"),
+        pytest.param({"start_date": "2024-01-01", "end_date": "2025-06-30"}, [
+            {"START_DATE": "2024-01-01", "END_DATE": "2025-06-30"},
+            {"START_PAID_DATE": "2024-01-01", "END_PAID_DATE": "2025-06-30",
+             "END_DATE": "2023-12-31"},
+        ], id="with start_date and end_date"),
+    ],
+)  # fmt: skip
+def test_each_pass_of_a_full_refresh_sends_exactly_these_filters(
+    settings: dict[str, Any], filters: list[dict[str, str]]
+) -> None:
+    assert [s["filter"] for s in plan(**settings).full_refresh(windowed=False)] == filters
+
+
+def test_a_paid_pass_answered_as_if_end_date_were_ignored_delivers_nothing_twice(
+    api: FakeFastbill,
+) -> None:
+    api.expect(window("2026-10-21", "2026-11-21"), invoices(invoice("10", "2026-10-25", None)))
+    api.expect(
+        paid_window("2026-10-21", "2026-11-21", "2026-10-20"),
+        invoices(
+            invoice("3", "2023-02-01", "2026-11-21 10:30:00", "2026-11-21"),  # asked for
+            invoice("10", "2026-10-25", None, "2026-11-21"),  # dated in the created pass
+            invoice("11", "2026-11-03", "2026-11-21 10:00:00", "2026-11-21"),  # and not news there
+            invoice("12", "2027-01-04", "2026-11-21 10:00:00", "2026-11-21"),  # after end_date
+        ),
+    )
+
+    output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of("invoices", SAVED))
+
+    assert [r["INVOICE_ID"] for r in records(output)] == ["10", "3"]
+
+
+DAYS = st.dates(min_value=date(2011, 1, 1), max_value=TODAY)
+
+
+@given(
+    start=st.one_of(st.none(), DAYS),
+    synced=st.one_of(st.none(), DAYS),
+    lookback=st.integers(min_value=0, max_value=3650),
+)
+def test_the_paid_pass_begins_where_the_created_pass_does_not_reach(
+    start: date | None, synced: date | None, lookback: int
+) -> None:
+    settings: dict[str, Any] = {"lookback_days": lookback}
+    if start:
+        settings["start_date"] = start.isoformat()
+    saved = {"synced_until": synced.isoformat()} if synced else {}
+    planned = plan(**settings)
+    slices = list(planned.incremental(SyncState.parse(saved, "LASTUPDATE", LOG)))
+
+    created = [s["window"] for s in slices if s["pass"] == "created"]
+    paid = [s for s in slices if s["pass"] == "paid"]
+    days = [(date.fromisoformat(w["start"]), date.fromisoformat(w["end"])) for w in created]
+    assert all(a[1] + timedelta(days=1) == b[0] for a, b in pairwise(days))
+    assert days[-1][1] == TODAY  # the created pass reads on to the end, window after window
+    if days[0][0] <= date(2010, 1, 1):
+        assert paid == []  # all history read by date: nothing older to be paid
+        return
+    (only,) = paid
+    assert only["filter"]["END_DATE"] == (days[0][0] - timedelta(days=1)).isoformat()
+    assert only["filter"]["START_PAID_DATE"] >= (start or date(2010, 1, 1)).isoformat()
+    assert only["filter"]["END_PAID_DATE"] == TODAY.isoformat()
