@@ -334,13 +334,15 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
         records = super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
         start, incremental = self._state_at_start, sync_mode == SyncMode.incremental
         for record in records:
+            # Every record read here was delivered, now or before (a skipped one is a version
+            # already delivered): the positions move past it, so the memory can forget it.
             self._read.note(record, self._started)
+            self._newest_change = newest(self._newest_change, record.get(self.cursor_field))
+            self._newest_paid = newest(self._newest_paid, record.get("PAID_DATE"))
             if incremental and not is_news(
                 record, start, self.date_filter.field, self.change_field, self.record_key
             ):
                 continue
-            self._newest_change = newest(self._newest_change, record.get(self.cursor_field))
-            self._newest_paid = newest(self._newest_paid, record.get("PAID_DATE"))
             yield record
         self._checkpoint((stream_slice or {}).get("then"))
 

@@ -83,8 +83,10 @@ def test_a_quiet_sync_seconds_after_the_last_emits_nothing(
     first, saved = sync(SAVED)
     clock.now += 30
     second, again = sync(saved)
+    clock.now += 20 * 60  # 13:20: invoice 2 is behind the cursor now
+    third, later = sync(again)
 
-    assert first == ["1", "2", "3", "4"] and second == []
+    assert first == ["1", "2", "3", "4"] and second == [] and third == []
     assert saved == {
         "LASTUPDATE": "2026-11-21T12:50:00",
         "PAID_DATE": "2026-11-20",
@@ -95,7 +97,17 @@ def test_a_quiet_sync_seconds_after_the_last_emits_nothing(
             "4": ["2026-11-20T09:00:00", "2026-11-21"],
         },
     }
-    assert again == saved  # what the quiet sync skipped stays remembered
+    # What the quiet sync skipped stays remembered; its cursor moves to its own cap.
+    assert again == saved | {"LASTUPDATE": "2026-11-21T12:50:30"}
+    assert later == {
+        "LASTUPDATE": "2026-11-21T12:59:59",  # moved past what was read, delivered before
+        "PAID_DATE": "2026-11-20",
+        "synced_until": "2026-11-21",
+        "delivered": {  # paid today: the paid position stops at yesterday
+            "3": ["2026-11-21T12:59:59", "2026-11-21"],
+            "4": ["2026-11-20T09:00:00", "2026-11-21"],
+        },
+    }
 
 
 def test_a_remembered_record_changed_since_is_delivered(
