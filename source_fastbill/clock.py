@@ -25,6 +25,7 @@ SKEW_TOLERANCE = timedelta(minutes=5)
 PLAUSIBLE_SKEW = timedelta(days=1)
 # FastBill keeps dates and timestamps in German local time, without a zone.
 FASTBILL_TIMEZONE = "Europe/Berlin"
+# Without zone data on the system (slim images), zoneinfo reads the tzdata package pendulum needs.
 FASTBILL_ZONE = ZoneInfo(FASTBILL_TIMEZONE)
 
 
