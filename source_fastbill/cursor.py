@@ -18,7 +18,15 @@ from airbyte_cdk.models import SyncMode
 from source_fastbill import clock
 from source_fastbill.clock import fastbill_today
 from source_fastbill.config import FastbillConfig
-from source_fastbill.incremental import DateFilter, Plan, SyncState, is_news, newest, with_resume
+from source_fastbill.incremental import (
+    DateFilter,
+    Plan,
+    ReadLog,
+    SyncState,
+    is_news,
+    newest,
+    with_resume,
+)
 
 
 class NoCursor:
@@ -47,6 +55,7 @@ class DateCursor(NoCursor):
         logger: logging.Logger,
         warn_once: Any,
         windowed_full_refresh: bool = False,
+        key_field: str = "",
     ) -> None:
         self.config, self.date_filter, self.paid_filter = config, date_filter, paid_filter
         self.change_field, self.name, self.logger, self.warn_once = (
@@ -60,6 +69,8 @@ class DateCursor(NoCursor):
         self.started: datetime | None = None  # FastBill's clock at this read's first answer
         self.newest_change: str | None = None
         self.newest_paid: str | None = None
+        self.key_field = key_field
+        self.read_log = ReadLog(key_field, date_filter.field, change_field)
 
     def state(self) -> dict[str, Any]:
         return self.now.to_dict(self.field)
@@ -89,10 +100,13 @@ class DateCursor(NoCursor):
         start, incremental = self.at_start, sync_mode == SyncMode.incremental
         date_field, change_field = self.date_filter.field, self.change_field
         for record in records:
-            if incremental and not is_news(record, start, date_field, change_field):
-                continue
+            # Every record read here was delivered, now or before (a skipped one is a version
+            # already delivered): the positions move past it, so the memory can forget it.
+            self.read_log.note(record, self.started)
             self.newest_change = newest(self.newest_change, record.get(self.field))
             self.newest_paid = newest(self.newest_paid, record.get("PAID_DATE"))
+            if incremental and not is_news(record, start, date_field, change_field, self.key_field):
+                continue
             yield record
 
     def part_done(self, then: dict[str, Any] | None) -> None:
@@ -102,5 +116,6 @@ class DateCursor(NoCursor):
         plan = self.plan or self._plan()
         started = self.started or clock.local_now()
         self.now = self.at_start.finished(
-            self.newest_change, self.newest_paid, plan.end, started, plan.today
-        )
+            self.newest_change, self.newest_paid, plan.end, started, plan.today,
+            self.read_log.kept,
+        )  # fmt: skip

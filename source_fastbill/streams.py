@@ -270,7 +270,7 @@ class DateWindowStream(FastbillStream, CheckpointMixin, ABC):
     def make_cursor(self) -> DateCursor:
         return DateCursor(
             self.config, self.date_filter, self.paid_filter, self.change_field, self.name,
-            self.logger, self.context.warn_once, self.windowed_full_refresh,
+            self.logger, self.context.warn_once, self.windowed_full_refresh, self.record_key,
         )  # fmt: skip
 
     @property

@@ -148,7 +148,12 @@ def test_a_changed_parent_re_emits_all_its_current_children_and_only_those(
 ) -> None:
     saved = {"LASTUPDATE": "2026-11-20T10:00:00", "synced_until": "2026-11-20"}
     window = body("invoice.get", START_DATE="2026-10-21", END_DATE="2026-11-21")
-    paid = body("invoice.get", START_PAID_DATE="2026-10-21", END_PAID_DATE="2026-11-21")
+    paid = body(
+        "invoice.get",
+        START_PAID_DATE="2026-10-21",
+        END_PAID_DATE="2026-11-21",
+        END_DATE="2026-10-20",
+    )
     api.expect(
         window,
         page(
@@ -247,7 +252,12 @@ def test_an_interrupted_child_sync_resumes_at_the_next_window_like_its_parent(
         page("INVOICES", [{**invoice("9", ITEMS=[item("91")]), "INVOICE_DATE": "2026-03-01"}]),
     )
     api.expect(
-        body("invoice.get", START_PAID_DATE="2024-01-01", END_PAID_DATE="2026-11-21"),
+        body(
+            "invoice.get",
+            START_PAID_DATE="2024-01-01",
+            END_PAID_DATE="2026-11-21",
+            END_DATE="2023-12-31",
+        ),
         page("INVOICES", []),
     )
     state = StateBuilder().with_stream_state("invoice_items", resume).build()

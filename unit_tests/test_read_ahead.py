@@ -48,13 +48,20 @@ def test_a_long_list_is_asked_ahead_with_at_most_workers_minus_one_calls_beyond_
     api: FakeFastbill,
 ) -> None:
     serve_customers(api, 550, beyond=2)
+    # A guess not yet sent when the read ends is cancelled, and costs nothing: how many of the
+    # two are sent depends on the threads' timing, never more than num_workers - 1.
+    api.mock.assert_all_requests_are_fired = False
 
     output = run_read(config(num_workers=3), "customers")
 
     assert [r["CUSTOMER_ID"] for r in records(output)] == [str(i) for i in range(550)]
-    # Six pages the list needs, and two guesses beyond its end (num_workers - 1).
-    assert offsets(api) == [0, 100, 200, 300, 400, 500, 600, 700]
-    assert "8 API calls (2 asked ahead, not needed)" in summary(output, "customers")
+    needed, guessed = offsets(api)[:6], offsets(api)[6:]
+    assert needed == [0, 100, 200, 300, 400, 500]
+    assert guessed in ([600], [600, 700])
+    calls = 6 + len(guessed)
+    assert f"{calls} API calls ({len(guessed)} asked ahead, not needed)" in summary(
+        output, "customers"
+    )
 
 
 def test_a_list_of_up_to_three_pages_costs_no_call_more(api: FakeFastbill) -> None:
@@ -92,7 +99,7 @@ def test_date_windows_asked_ahead_deliver_the_same_records_and_states_as_one_by_
     )
     api.expect(window("2026-01-01", "2026-11-21"), invoices())
     api.expect(
-        paid_window("2024-01-01", "2026-11-21"),
+        paid_window("2024-01-01", "2026-11-21", "2023-12-31"),
         invoices(invoice("0", "2023-12-20", "2024-01-10 09:00:00", "2024-01-10")),
     )
     incremental = SyncMode.incremental
