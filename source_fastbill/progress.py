@@ -210,6 +210,7 @@ class Progress:
         self.ledger, self.every = ledger, every
         self._last: dict[str, float] = {}
         self._status: dict[str, AirbyteStreamStatus] = {}
+        self._about: dict[str, int] = {}  # the record count of each stream's last complete sync
 
     def observe(self, message: AirbyteMessage) -> None:
         """Every message of the sync: records count, stream statuses tell each stream's state."""
@@ -220,6 +221,9 @@ class Progress:
         status = trace.stream_status if trace else None
         if status is not None:
             self._status[status.stream_descriptor.name] = status.status
+        guess = trace.estimate if trace else None
+        if guess is not None and guess.row_estimate is not None:
+            self._about[guess.name] = guess.row_estimate
 
     def outcomes(self, streams: Iterable[str], failed: Iterable[str]) -> dict[str, str]:
         """Each stream's outcome: one started and neither completed nor failed was cut short."""
@@ -246,6 +250,8 @@ class Progress:
         if now - self._last.setdefault(stream, now) >= self.every:
             self._last[stream] = now
             tally = self.ledger.tallies[stream]
+            about = self._about.get(stream)
+            of = f" (of about {about:,})" if about else ""
             logger.info(
-                f"{stream}: {tally.records:,} records and {tally.calls:,} API calls so far."
+                f"{stream}: {tally.records:,} records{of} and {tally.calls:,} API calls so far."
             )

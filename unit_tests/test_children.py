@@ -12,7 +12,7 @@ from airbyte_cdk.test.entrypoint_wrapper import discover
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_fastbill import SourceFastbill
-from unit_tests.conftest import FakeFastbill, body, config, page, run_read
+from unit_tests.conftest import FakeFastbill, body, config, cursor_state, page, run_read
 
 TODAY = date(2026, 11, 21)
 CFG = config(start_date="2024-01-01")
@@ -179,10 +179,7 @@ def test_a_changed_parent_re_emits_all_its_current_children_and_only_those(
     assert [r["INVOICE_ITEM_ID"] for r in rows(output, "invoice_items")] == ["21", "23"]
     assert [r["INVOICE_ID"] for r in rows(output, "invoices")] == ["2"]
     assert len(api.mock.calls) == 2  # one read for both
-    states = {
-        m.state.stream.stream_descriptor.name: m.state.stream.stream_state.__dict__
-        for m in output.state_messages
-    }
+    states = {m.state.stream.stream_descriptor.name: cursor_state(m) for m in output.state_messages}
     assert states["invoice_items"] == states["invoices"]
 
 
@@ -265,5 +262,5 @@ def test_an_interrupted_child_sync_resumes_at_the_next_window_like_its_parent(
     output = run_read(CFG, "invoice_items", mode=SyncMode.incremental, state=state)
 
     assert [r["INVOICE_ITEM_ID"] for r in rows(output, "invoice_items")] == ["91"]
-    final = output.state_messages[-1].state.stream.stream_state.__dict__
+    final = cursor_state(output.state_messages[-1])
     assert final["synced_until"] == "2026-11-21" and "resume" not in final

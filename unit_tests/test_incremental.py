@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from source_fastbill.config import FastbillConfig
 from source_fastbill.incremental import Plan, SyncState
 from source_fastbill.streams import INVOICE_DATES, PAID_DATES
-from unit_tests.conftest import FakeFastbill, body, config, page, records, run_read
+from unit_tests.conftest import FakeFastbill, body, config, cursor_state, page, records, run_read
 
 TODAY = date(2026, 11, 21)
 INCREMENTAL = SyncMode.incremental
@@ -56,7 +56,7 @@ def state_of(stream: str, value: dict[str, Any]) -> list[Any]:
 
 
 def states(output: Any) -> list[dict[str, Any]]:
-    return [m.state.stream.stream_state.__dict__ for m in output.state_messages]
+    return [cursor_state(m) for m in output.state_messages]
 
 
 SAVED = {

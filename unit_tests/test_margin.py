@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from source_fastbill import clock as clocks
 from source_fastbill.incremental import CURSOR_MARGIN, SyncState, cursor_cap, paid_cap
 from source_fastbill.margin import MAX_REMEMBERED, Seen
-from unit_tests.conftest import FakeFastbill, body, config, page, records, run_read
+from unit_tests.conftest import FakeFastbill, body, config, cursor_state, page, records, run_read
 from unit_tests.fake_time import FakeClock
 
 TODAY = date(2026, 11, 21)
@@ -62,7 +62,7 @@ def sync(state: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         mode=INCREMENTAL,
         state=StateBuilder().with_stream_state("invoices", state).build(),
     )
-    final = output.state_messages[-1].state.stream.stream_state.__dict__
+    final = cursor_state(output.state_messages[-1])
     return [r["INVOICE_ID"] for r in records(output)], final
 
 
