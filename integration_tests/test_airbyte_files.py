@@ -265,7 +265,7 @@ MESSAGES = [
     (quota, "still waiting, "),
     (quota, "pacing under the configured limit of "),
     (progress, "Sync summary, "),
-    (progress, "records and "),
+    (progress, " API calls so far."),
     (paging, "seems to ignore OFFSET"),
     (paging, "entries that are not records ("),
     (paging, "records without "),

@@ -14,6 +14,7 @@ import requests
 
 from fastbill_sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME, FastbillSandbox
 from fastbill_sandbox.data import is_zero_date
+from source_fastbill.estimates import KEY
 
 ROOT = Path(__file__).parents[1]
 STREAMS = {"invoices": "invoice.get", "revenues": "revenue.get", "expenses": "expense.get"}
@@ -126,13 +127,14 @@ def test_a_quiet_sync_seconds_after_the_last_emits_nothing(syncs: dict[str, Any]
 def test_the_saved_state_is_small_and_documented(syncs: dict[str, Any]) -> None:
     second, third = syncs["syncs"][1], syncs["syncs"][2]
     state = second.states["invoices"]["stream"]["stream_state"]
-    assert set(state) == {"LASTUPDATE", "PAID_DATE", "synced_until", "delivered"}
+    # records_last_sync: the stream's record count, for the next sync's ESTIMATE (estimates.py)
+    assert set(state) == {"LASTUPDATE", "PAID_DATE", "synced_until", "delivered", KEY}
     # The memory: the records delivered within the cursor's margin, key -> [LASTUPDATE, PAID_DATE]
     assert set(state["delivered"]) == {str(i) for i in syncs["added"] + syncs["paid"]}
     assert all(len(version) == 2 for version in state["delivered"].values())
     for stream in set(STREAMS) - {"invoices"}:  # nothing changed there: the old three keys
         saved = second.states[stream]["stream"]["stream_state"]
-        assert set(saved) <= {"LASTUPDATE", "PAID_DATE", "synced_until"}
+        assert set(saved) <= {"LASTUPDATE", "PAID_DATE", "synced_until", KEY}
     # A quiet sync keeps the memory of what it skipped: the next quiet sync is quiet too.
     assert third.states["invoices"]["stream"]["stream_state"]["delivered"] == state["delivered"]
 
