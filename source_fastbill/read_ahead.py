@@ -111,7 +111,9 @@ class ReadAhead:
         self.most_beyond_end = in_flight.workers - 1
         self._asked: dict[tuple[str, str], Asked] = {}
         self._upcoming: list[dict[str, Any]] = []  # the bodies of the read's next parts
-        self._lock = threading.Lock()
+        # Reentrant: a future that is done already runs its callback (`_arrived`) at once, in
+        # the thread that asks, which holds the lock.
+        self._lock = threading.RLock()
         self._send: Send | None = None
         self._kwargs: dict[str, Any] = {}
         self._template: requests.PreparedRequest | None = None

@@ -13,8 +13,16 @@ from typing import Any
 import pytest
 from airbyte_cdk.models import SyncMode
 
-from unit_tests.conftest import FakeFastbill, body, config, page, records, run_read
-from unit_tests.test_incremental import invoice, invoices, paid_window, states, window
+from unit_tests.conftest import FakeFastbill, body, config, failure, page, records, run_read
+from unit_tests.test_incremental import (
+    invoice,
+    invoices,
+    marker,
+    paid_window,
+    state_of,
+    states,
+    window,
+)
 
 TODAY = date(2026, 11, 21)
 
@@ -112,3 +120,38 @@ def test_date_windows_asked_ahead_deliver_the_same_records_and_states_as_one_by_
     assert records(ahead) == records(one)
     assert states(ahead) == states(one)
     assert len(api.mock.calls) - calls_one == calls_one == 4  # every window once, none guessed
+
+
+def test_a_read_stopped_inside_a_window_resumes_there_with_nothing_lost(
+    api: FakeFastbill,
+) -> None:
+    """Window 2025 fails on its second page while 2026 and the paid pass were asked ahead: the
+    state claims only 2024, and the next sync delivers 2025 and 2026 whole."""
+    full_2025 = [invoice(str(100 + i), "2025-03-01", "2025-03-01 08:00:00") for i in range(100)]
+    api.expect(
+        window("2024-01-01", "2024-12-31"),
+        invoices(invoice("1", "2024-05-01", "2024-05-02 08:00:00")),
+    )
+    api.expect(window("2025-01-01", "2025-12-31"), invoices(*full_2025))
+    api.expect(
+        window("2025-01-01", "2025-12-31", 100), failure("missing / invalid field: START_DATE")
+    )
+    api.expect(
+        window("2026-01-01", "2026-11-21"),
+        invoices(invoice("3", "2026-02-01", "2026-02-01 08:00:00")),
+    )
+    api.expect(paid_window("2024-01-01", "2026-11-21", "2023-12-31"), invoices())
+    cfg, incremental = config(start_date="2024-01-01", num_workers=3), SyncMode.incremental
+
+    stopped = run_read(cfg, "invoices", mode=incremental, expect_error=True)
+
+    saved = stopped.state_messages[-1].state.stream.stream_state.__dict__
+    assert saved == {"resume": marker("created", "2024-01-01", **{"from": "2025-01-01"})}
+    first = [r["INVOICE_ID"] for r in records(stopped)]
+    assert first[0] == "1" and "3" not in first  # 2026 was asked ahead, never delivered
+
+    api.expect(window("2025-01-01", "2025-12-31", 100), invoices(invoice("200", "2025-04-01", "")))
+    resumed = run_read(cfg, "invoices", mode=incremental, state=state_of("invoices", saved))
+
+    again = [r["INVOICE_ID"] for r in records(resumed)]
+    assert again == [str(100 + i) for i in range(100)] + ["200", "3"]
