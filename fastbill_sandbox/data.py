@@ -321,6 +321,17 @@ def token(*parts: object) -> str:
     return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()
 
 
+SERVICE_UNITS = {"Std.", "Tag", "Pauschal", "Monat", "Wort", "km", "h"}
+
+
+def gln(*parts: object) -> str:
+    """A 13-digit GLN with its GS1 check digit, derived (no random draw: other data unchanged)."""
+    body = "40" + str(int(token("gln", *parts), 16))[:10]
+    weights = [1 if i % 2 == 0 else 3 for i in range(12)]
+    check = (10 - sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 10) % 10
+    return body + str(check)
+
+
 def zero_paid_date(rng: random.Random) -> str:
     # JSON answers use the datetime zero; the XML-era short form still shows up now and then.
     return ZERO_DATE if rng.random() < 0.12 else ZERO_DATETIME
@@ -602,6 +613,13 @@ class Dataset:
     def template_id(self, t: int) -> int:
         return 1 if t == 0 else 3063 + (t - 1) * 112
 
+    def template_hash(self, template_id: str) -> str:
+        """The TEMPLATE_HASH template.get gives the template with this ID."""
+        for i in range(self.base_counts["template.get"]):
+            if str(self.template_id(i)) == template_id:
+                return token(self.seed, "template", i)[:32]
+        return ""
+
     def random_template_id(self, rng: random.Random) -> str:
         count = self.base_counts["template.get"]
         return str(self.template_id(0 if rng.random() < 0.7 else rng.randrange(count)))
@@ -841,6 +859,10 @@ def _build_customer(ds: Dataset, core: Record, rng: random.Random, i: int) -> Re
         "DOCUMENT_HISTORY_URL": f"https://my.fastbill.com/history/{token(ds.seed, cid)[:40]}",
         # Seen since 2025 (PHP#52); a few deleted customers still appear in listings.
         "DELETED_DATE": deleted,
+        # E-invoicing (2025/26): the buyer's Global Location Number, for some business customers.
+        "GLN": gln(ds.seed, cid)
+        if business and int(token(ds.seed, "gln?", cid), 16) % 4 == 0
+        else "",
     }
     if ds.edition == "automatic":
         _automatic_customer_fields(ds, record, rng, cid)
@@ -849,7 +871,7 @@ def _build_customer(ds: Dataset, core: Record, rng: random.Random, i: int) -> Re
 
 def _automatic_customer_fields(ds: Dataset, record: Record, rng: random.Random, cid: str) -> None:
     for pro_only in ("CUSTOMER_ACCOUNT", "ACADEMIC_DEGREE", "SECONDARY_ADDRESS", "WEBSITE", "TAGS",
-                     "BUYER_REFERENCE", "DOCUMENT_HISTORY_URL", "DELETED_DATE",
+                     "BUYER_REFERENCE", "DOCUMENT_HISTORY_URL", "DELETED_DATE", "GLN",
                      "BANK_IBAN", "BANK_BIC", "BANK_ACCOUNT_MANDATE_REFERENCE",
                      "MANDATE_REFERENCE"):  # fmt: skip
         record.pop(pro_only, None)
@@ -1379,6 +1401,8 @@ def _build_estimate(ds: Dataset, core: Record, rng: random.Random, i: int) -> Re
         "CREATED": _created(rng, day),
         "LASTUPDATE": last_update(rng, day, FIXED_END),
     }
+    # The template's stable hash beside its ID (PHP SDK 2025; the ID changes when it is edited).
+    record["TEMPLATE_HASH"] = ds.template_hash(str(record["TEMPLATE_ID"]))
     if state == "f":  # invoiced: points at an invoice
         invoice = rng.randrange(ds.base_counts["invoice.get"])
         record["INVOICE_ID"] = str(ds.pk_for("invoice.get", invoice))
@@ -1478,6 +1502,8 @@ def _build_article_pro(ds: Dataset, core: Record, rng: random.Random, i: int) ->
         "VAT_PERCENT": f"{vat:.2f}",
         "IS_GROSS": "1" if rng.random() < 0.1 else "0",
         "TAGS": rng.choice(("", "Dienstleistung", "Ware")),
+        # Article type (PHP SDK 2025): a service or goods; derived, no random draw.
+        "TYPE": "service" if unit in SERVICE_UNITS else "product",
         "CREATED": created_at,
         "LASTUPDATE": last_update(rng, created, FIXED_END, created_at),
     }

@@ -26,7 +26,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, Err
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 from requests.auth import AuthBase
 
-from source_fastbill import protocol
+from source_fastbill import deletions, protocol
 from source_fastbill.answers import AnswerDesk, FastbillBackoffStrategy
 from source_fastbill.cdk_seams import install_http_client
 from source_fastbill.changes import NulledValues
@@ -104,6 +104,8 @@ class FastbillStream(HttpStream, ABC):
     nesting: ClassVar[Nesting | None] = None
     parent: ClassVar[type[FastbillStream] | None] = None  # set for a child: its base class
     per_parent: ClassVar[PerParent | None] = None
+    # A field FastBill fills when it lists a deleted record: `_ab_cdc_deleted_at` (deletions.py).
+    deleted_field: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -242,7 +244,10 @@ class FastbillStream(HttpStream, ABC):
             canonicalize(record, self.record_key)
         self.paging.page(response, found, records)
         for record in records:
-            yield Record(record, self.normalizer.normalize(record, schema))
+            nulled = self.normalizer.normalize(record, schema)
+            if self.deleted_field:
+                deletions.mark(record, self.deleted_field)
+            yield Record(record, nulled)
 
     def read_records(
         self,
@@ -312,6 +317,7 @@ class Customers(FastbillStream):
 
     service, response_key, primary_key = "customer.get", "CUSTOMERS", "CUSTOMER_ID"
     editions = BOTH_EDITIONS
+    deleted_field = "DELETED_DATE"
 
 
 class Contacts(FastbillStream):
