@@ -6,8 +6,9 @@ ahead, on the sync's worker pool, and the CDK's read takes the answers in order,
 it had asked itself (same error handling, same checkpoints, records in order):
 - certain calls: the next page after a full page, and the first page of every upcoming part of
   the read (a date window): each part walks its own pages, so windows are read side by side;
-- speculative calls, for a read of one part (a service without date filters): pages further
-  ahead by OFFSET, one more for each full page seen after the first two (a list of up to three
+- speculative calls, for a read of one list (no date windows: a service without date filters,
+  or a full refresh without start_date): once the list has shown four full pages,
+  `num_workers` pages are kept in flight ahead of its furthest full page (a list of up to four
   pages never costs a call more), at most `num_workers - 1` beyond the end per stream, counted
   and shown in the summary; none under an hourly quota (`requests_per_hour` set, or once
   FastBill refused a call), where a wasted call costs minutes.
@@ -32,7 +33,7 @@ from source_fastbill import interrupt, protocol
 from source_fastbill.progress import Ledger
 
 Send = Callable[..., requests.Response]
-SURE_PAGES = 2  # full pages a part shows before pages are asked ahead on a guess
+SURE_PAGES = 3  # full pages a part shows before pages are asked ahead on a guess
 MAX_BUFFERED = 20  # answers asked ahead and not yet taken, per stream: memory stays bounded
 
 
@@ -72,6 +73,7 @@ class Asked:
     future: Future[requests.Response]
     offset: int
     speculative: bool  # asked before the page before it was known to be full
+    part: str  # the FILTER it belongs to
 
 
 def request_key(request: requests.PreparedRequest) -> tuple[str, str] | None:
@@ -108,8 +110,9 @@ class ReadAhead:
     ) -> None:
         self.stream, self.response_key, self.page_size = stream, response_key, page_size
         self.in_flight, self.ledger, self.speculate = in_flight, ledger, speculate
-        self.most_beyond_end = in_flight.workers - 1
+        self.workers = in_flight.workers
         self._asked: dict[tuple[str, str], Asked] = {}
+        self._taken: dict[str, int] = {}  # per part: the highest OFFSET the read sent
         self._upcoming: list[dict[str, Any]] = []  # the bodies of the read's next parts
         # Reentrant: a future that is done already runs its callback (`_arrived`) at once, in
         # the thread that asks, which holds the lock.
@@ -125,26 +128,32 @@ class ReadAhead:
         """The first requests of the read's parts, in order (a date window's filter each).
 
         A read in parts walks its parts side by side and never guesses: every call it asks
-        ahead is one the read needs (the goal of issue 17: the rows' minimum of calls).
+        ahead is one the read needs (the goal of issue 17: the rows' minimum of calls). A read
+        of one part (a full refresh without start_date) is one list: it may guess.
         """
         with self._lock:
             self._upcoming = [dict(body) for body in bodies]
-            self._guesses = False
+            self._guesses = len(self._upcoming) <= 1
 
     def send(
         self, send: Send, request: requests.PreparedRequest, **kwargs: Any
     ) -> requests.Response:
         """The stream's own call: the answer asked ahead if there is one, else asked now."""
         key = request_key(request)
+        sent = json.loads(request.body) if key else None
         with self._lock:
             self._send, self._kwargs, self._template = send, kwargs, request
             asked = self._asked.pop(key, None) if key else None
-        sent = json.loads(request.body) if key else None
-        if sent is not None:
-            self._ask_after(sent, taken=True)
+            if sent is not None:
+                part = _part(sent)
+                self._taken[part] = max(self._taken.get(part, -1), _offset(sent))
+                self._ask_upcoming_parts(sent)
         if asked is not None and not asked.future.cancel():
             return asked.future.result()  # an exception is raised as the send's own
-        return self._call(send, request, kwargs)
+        response = self._call(send, request, kwargs)
+        if sent is not None:
+            self._seen(sent, response)
+        return response
 
     def close(self) -> None:
         """The read is over: what was asked and not taken is cancelled, or counted."""
@@ -170,21 +179,6 @@ class ReadAhead:
         with self.in_flight:
             return send(request, **kwargs)
 
-    def _ask_after(self, sent: Mapping[str, Any], taken: bool) -> None:
-        """What the read will ask after `sent`: the upcoming parts, and pages ahead."""
-        with self._lock:
-            if self._closed or self._template is None:
-                return
-            if taken:
-                self._ask_upcoming_parts(sent)
-            offset = int(sent.get("OFFSET", 0))
-            if taken and self._may_speculate():
-                # Lists of a few pages never pay for a guess; long ones guess deeper.
-                full_pages_seen = offset // self.page_size
-                depth = min(full_pages_seen - SURE_PAGES, self._speculation_left())
-                for step in range(2, depth + 2):
-                    self._ask({**sent, "OFFSET": offset + step * self.page_size}, True)
-
     def _ask_upcoming_parts(self, sent: Mapping[str, Any]) -> None:
         """Once the read is at a part, the first pages of the parts after it are certain."""
         filters = sent.get("FILTER")
@@ -194,12 +188,42 @@ class ReadAhead:
         for body in self._upcoming[index + 1 :]:
             self._ask(body, False)
 
+    def _seen(self, sent: Mapping[str, Any], response: requests.Response) -> None:
+        """A full page makes its next page certain; a long list is guessed further ahead.
+
+        `num_workers` pages are kept in flight ahead of the furthest full page of the part:
+        the next one certain, the others guesses (one-part reads only, after four full pages,
+        at most `num_workers - 1` beyond the end per stream).
+        """
+        if not response.ok or protocol.errors(response):
+            return
+        if len(protocol.entries(response, self.response_key)) < self.page_size:
+            return
+        offset, part = _offset(sent), _part(sent)
+        with self._lock:
+            if self._closed or self._template is None:
+                return
+            for asked in self._asked.values():  # known now: the list reaches past them
+                if asked.part == part and asked.offset <= offset + self.page_size:
+                    asked.speculative = False
+            full_pages = offset // self.page_size + 1
+            guessing = full_pages > SURE_PAGES and self._may_speculate()
+            depth = self.workers if guessing else 1
+            for step in range(1, depth + 1):
+                target = offset + step * self.page_size
+                if target <= self._taken.get(part, -1):
+                    continue
+                speculative = step > 1
+                if speculative and self._speculation_left() < 1:
+                    break
+                self._ask({**sent, "OFFSET": target}, speculative)
+
     def _may_speculate(self) -> bool:
-        return self._guesses and self.most_beyond_end > 0 and self.speculate()
+        return self._guesses and self.workers > 1 and self.speculate()
 
     def _speculation_left(self) -> int:
         outstanding = sum(1 for asked in self._asked.values() if asked.speculative)
-        return max(0, self.most_beyond_end - self.unused - outstanding)
+        return max(0, self.workers - 1 - self.unused - outstanding)
 
     def _ask(self, sent: Mapping[str, Any], speculative: bool) -> None:
         """Asks one request ahead, unless asked already or too much is waiting to be taken."""
@@ -210,19 +234,19 @@ class ReadAhead:
             return
         send, kwargs = self._send, dict(self._kwargs)
         future = self.in_flight.submit(lambda: self._call(send, request, kwargs))
-        self._asked[key] = Asked(future, int(sent.get("OFFSET", 0)), speculative)
+        self._asked[key] = Asked(future, _offset(sent), speculative, _part(sent))
         future.add_done_callback(lambda done: self._arrived(sent, done))
 
     def _arrived(self, sent: Mapping[str, Any], future: Future[requests.Response]) -> None:
-        """A full page asked ahead makes its next page certain: each part walks on by itself."""
         if future.cancelled() or future.exception() is not None:
             return
-        response = future.result()
-        if not response.ok or protocol.errors(response):
-            return
-        if len(protocol.entries(response, self.response_key)) < self.page_size:
-            return
-        with self._lock:
-            if self._closed:
-                return
-            self._ask({**sent, "OFFSET": int(sent.get("OFFSET", 0)) + self.page_size}, False)
+        self._seen(sent, future.result())
+
+
+def _offset(sent: Mapping[str, Any]) -> int:
+    return int(sent.get("OFFSET", 0) or 0)
+
+
+def _part(sent: Mapping[str, Any]) -> str:
+    """Which part of the read a request belongs to: its FILTER."""
+    return json.dumps(sent.get("FILTER"), sort_keys=True)

@@ -72,13 +72,13 @@ def test_a_long_list_is_asked_ahead_with_at_most_workers_minus_one_calls_beyond_
     )
 
 
-def test_a_list_of_up_to_three_pages_costs_no_call_more(api: FakeFastbill) -> None:
-    serve_customers(api, 250)
+def test_a_list_of_up_to_four_pages_costs_no_call_more(api: FakeFastbill) -> None:
+    serve_customers(api, 350)
 
     output = run_read(config(num_workers=3), "customers")
 
-    assert len(records(output)) == 250
-    assert offsets(api) == [0, 100, 200]
+    assert len(records(output)) == 350
+    assert offsets(api) == [0, 100, 200, 300]
 
 
 @pytest.mark.parametrize("limit", [{"requests_per_hour": 400}, {"num_workers": 1}])
@@ -155,3 +155,19 @@ def test_a_read_stopped_inside_a_window_resumes_there_with_nothing_lost(
 
     again = [r["INVOICE_ID"] for r in records(resumed)]
     assert again == [str(100 + i) for i in range(100)] + ["200", "3"]
+
+
+def test_a_full_refresh_without_start_date_is_one_list_and_is_asked_ahead_too(
+    api: FakeFastbill,
+) -> None:
+    """The usual account: invoices hold most calls, read in full without date windows."""
+    for offset in range(0, 800, 100):
+        rows = [invoice(str(offset + i), "2025-01-01", "") for i in range(min(100, 550 - offset))]
+        api.expect(body("invoice.get", offset), invoices(*rows))
+    api.mock.assert_all_requests_are_fired = False  # the guesses' timing (see above)
+
+    output = run_read(config(num_workers=3), "invoices")
+
+    assert len(records(output)) == 550
+    assert offsets(api)[:6] == [0, 100, 200, 300, 400, 500]
+    assert offsets(api)[6:] in ([600], [600, 700])
