@@ -113,6 +113,7 @@ class ReadAhead:
         self.workers = in_flight.workers
         self._asked: dict[tuple[str, str], Asked] = {}
         self._taken: dict[str, int] = {}  # per part: the highest OFFSET the read sent
+        self._full: dict[str, tuple[int, dict[str, Any]]] = {}  # per part: furthest full page
         self._upcoming: list[dict[str, Any]] = []  # the bodies of the read's next parts
         # Reentrant: a future that is done already runs its callback (`_arrived`) at once, in
         # the thread that asks, which holds the lock.
@@ -148,8 +149,12 @@ class ReadAhead:
                 part = _part(sent)
                 self._taken[part] = max(self._taken.get(part, -1), _offset(sent))
                 self._ask_upcoming_parts(sent)
+                self._top_up(part)  # the read moved on: more is within its reach
         if asked is not None and not asked.future.cancel():
-            return asked.future.result()  # an exception is raised as the send's own
+            response = asked.future.result()  # an exception is raised as the send's own
+            # The answer is to the read's own request: retries of it count as its attempts.
+            response.request = request
+            return response
         response = self._call(send, request, kwargs)
         if sent is not None:
             self._seen(sent, response)
@@ -189,34 +194,45 @@ class ReadAhead:
             self._ask(body, False)
 
     def _seen(self, sent: Mapping[str, Any], response: requests.Response) -> None:
-        """A full page makes its next page certain; a long list is guessed further ahead.
-
-        `num_workers` pages are kept in flight ahead of the furthest full page of the part:
-        the next one certain, the others guesses (one-part reads only, after four full pages,
-        at most `num_workers - 1` beyond the end per stream).
-        """
+        """A full page makes its next page certain; a long list is guessed further ahead."""
         if not response.ok or protocol.errors(response):
             return
         if len(protocol.entries(response, self.response_key)) < self.page_size:
             return
         offset, part = _offset(sent), _part(sent)
         with self._lock:
-            if self._closed or self._template is None:
-                return
             for asked in self._asked.values():  # known now: the list reaches past them
                 if asked.part == part and asked.offset <= offset + self.page_size:
                     asked.speculative = False
-            full_pages = offset // self.page_size + 1
-            guessing = full_pages > SURE_PAGES and self._may_speculate()
-            depth = self.workers if guessing else 1
-            for step in range(1, depth + 1):
-                target = offset + step * self.page_size
-                if target <= self._taken.get(part, -1):
-                    continue
-                speculative = step > 1
-                if speculative and self._speculation_left() < 1:
-                    break
-                self._ask({**sent, "OFFSET": target}, speculative)
+            if offset > self._full.get(part, (-1, {}))[0]:
+                self._full[part] = (offset, dict(sent))
+            self._top_up(part)
+
+    def _top_up(self, part: str) -> None:
+        """Pages in flight ahead of the part's furthest full page, within reach of the read.
+
+        The next one is certain, the others guesses (one-part reads only, after four full
+        pages, at most `num_workers - 1` beyond the end per stream); nothing further than
+        `num_workers` pages ahead of what the read sent, so a read that stops wastes little.
+        """
+        if self._closed or self._template is None or part not in self._full:
+            return
+        offset, sent = self._full[part]
+        full_pages = offset // self.page_size + 1
+        guessing = full_pages > SURE_PAGES and self._may_speculate()
+        depth = self.workers if guessing else 1
+        taken = self._taken.get(part, -1)
+        reach = max(taken, 0) + self.workers * self.page_size
+        for step in range(1, depth + 1):
+            target = offset + step * self.page_size
+            if target > reach:
+                break
+            if target <= taken:
+                continue
+            speculative = step > 1
+            if speculative and self._speculation_left() < 1:
+                break
+            self._ask({**sent, "OFFSET": target}, speculative)
 
     def _may_speculate(self) -> bool:
         return self._guesses and self.workers > 1 and self.speculate()
