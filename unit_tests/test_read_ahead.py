@@ -7,6 +7,7 @@ is asked, how often, and that the read with workers delivers exactly what the re
 from __future__ import annotations
 
 import json
+import threading
 from datetime import date
 from typing import Any
 
@@ -43,6 +44,32 @@ def serve_customers(api: FakeFastbill, total: int, beyond: int = 0) -> None:
         api.expect(body("customer.get", offset), customers(count, offset))
 
 
+def last_page_waits_for_a_guess(
+    api: FakeFastbill, service: str, last: int, answer: dict[str, Any], empty: dict[str, Any]
+) -> None:
+    """The list's last page is answered once the first guess beyond it has arrived (or after
+    5 s): the read cannot end before a guess was sent, however the threads are scheduled."""
+    from responses import matchers
+
+    guessed = threading.Event()
+
+    def last_page(_: Any) -> tuple[int, dict[str, str], str]:
+        guessed.wait(5)
+        return 200, {}, json.dumps(answer)
+
+    def beyond(_: Any) -> tuple[int, dict[str, str], str]:
+        guessed.set()
+        return 200, {}, json.dumps(empty)
+
+    for offset, callback in ((last, last_page), (last + 100, beyond), (last + 200, beyond)):
+        api.mock.add_callback(
+            "POST",
+            api.url,
+            callback=callback,
+            match=[matchers.json_params_matcher(body(service, offset))],
+        )
+
+
 def offsets(api: FakeFastbill) -> list[int]:
     return sorted(json.loads(call.request.body)["OFFSET"] for call in api.mock.calls)
 
@@ -55,9 +82,10 @@ def summary(output: Any, stream: str) -> str:
 def test_a_long_list_is_asked_ahead_with_at_most_workers_minus_one_calls_beyond_its_end(
     api: FakeFastbill,
 ) -> None:
-    serve_customers(api, 550, beyond=2)
-    # A guess not yet sent when the read ends is cancelled, and costs nothing: how many of the
-    # two are sent depends on the threads' timing, never more than num_workers - 1.
+    serve_customers(api, 500)
+    last_page_waits_for_a_guess(api, "customer.get", 500, customers(50, 500), customers(0, 600))
+    # A guess not yet sent when the read ends is cancelled, and costs nothing: whether the
+    # second is sent depends on the threads' timing, never more than num_workers - 1.
     api.mock.assert_all_requests_are_fired = False
 
     output = run_read(config(num_workers=3), "customers")
@@ -161,9 +189,11 @@ def test_a_full_refresh_without_start_date_is_one_list_and_is_asked_ahead_too(
     api: FakeFastbill,
 ) -> None:
     """The usual account: invoices hold most calls, read in full without date windows."""
-    for offset in range(0, 800, 100):
-        rows = [invoice(str(offset + i), "2025-01-01", "") for i in range(min(100, 550 - offset))]
+    for offset in range(0, 500, 100):
+        rows = [invoice(str(offset + i), "2025-01-01", "") for i in range(100)]
         api.expect(body("invoice.get", offset), invoices(*rows))
+    last = [invoice(str(500 + i), "2025-01-01", "") for i in range(50)]
+    last_page_waits_for_a_guess(api, "invoice.get", 500, invoices(*last), invoices())
     api.mock.assert_all_requests_are_fired = False  # the guesses' timing (see above)
 
     output = run_read(config(num_workers=3), "invoices")
