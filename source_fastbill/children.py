@@ -105,6 +105,14 @@ class AutomaticInvoiceItems(AutomaticInvoices):
     nesting = Nesting("ITEMS", (ITEM,), AUTOMATIC_INVOICE_FIELDS, own_id=ITEM)
 
 
+class AutomaticInvoiceVatItems(AutomaticInvoices):
+    """VAT_ITEMS of invoice.get (Automatic): net and VAT per rate, as Pro's invoice_vat_items."""
+
+    name = "invoice_vat_items"
+    editions = AUTOMATIC
+    nesting = Nesting("VAT_ITEMS", ("INVOICE_ID", "VAT_PERCENT"), AUTOMATIC_INVOICE_FIELDS)
+
+
 class SubscriptionAddons(Subscriptions):
     """ADDONS of subscription.get (Automatic); keyed by the subscription and the article."""
 
@@ -116,6 +124,7 @@ CHILDREN: tuple[type[FastbillStream], ...] = (
     InvoicePayments,
     InvoiceVatItems,
     AutomaticInvoiceItems,
+    AutomaticInvoiceVatItems,
     RecurringInvoiceItems,
     RevenueItems,
     ExpenseItems,

@@ -226,7 +226,7 @@ class FastbillStream(HttpStream, ABC):
 
     def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
         # A page is full by what the server sent, junk entries included: only a short page ends.
-        if self.check_call or len(protocol.entries(response, self.response_key)) < self.page_size:
+        if self.check_call or len(self.entries(response)) < self.page_size:
             return None
         sent = json.loads(response.request.body or b"{}")
         self.paging.after_full_page(response, sent["OFFSET"])
@@ -238,7 +238,7 @@ class FastbillStream(HttpStream, ABC):
         # Normalised here, not by the CDK after the fact, so cursors compare the emitted values.
         self.position.answered(response)
         schema = self.record_schema()
-        found = protocol.entries(response, self.response_key)
+        found = self.entries(response)
         records = [entry for entry in found if isinstance(entry, dict)]
         for record in records:  # the one place keys are made canonical (keys.py)
             canonicalize(record, self.record_key)
@@ -248,6 +248,10 @@ class FastbillStream(HttpStream, ABC):
             if self.deleted_field:
                 deletions.mark(record, self.deleted_field)
             yield Record(record, nulled)
+
+    def entries(self, response: requests.Response) -> list[Any]:
+        """What the service listed, junk included (a service with two answer shapes overrides)."""
+        return protocol.entries(response, self.response_key)
 
     def read_records(
         self,
@@ -459,6 +463,40 @@ class Coupons(FastbillStream):
     editions = AUTOMATIC
 
 
+class Documents(FastbillStream):
+    """document.get (Pro): the files of the document store, without their folders."""
+
+    service, response_key, primary_key = "document.get", "DOCUMENTS", "DOCUMENT_ID"
+
+    def entries(self, response: requests.Response) -> list[Any]:
+        # The docs answer RESPONSE.DOCUMENTS; the Go SDK decodes RESPONSE.ITEMS.DOCUMENTS.
+        return nested_entries(response, self.response_key)
+
+
+class DocumentFolders(FastbillStream):
+    """document.get (Pro): the folders, a list or an object keyed by FOLDER_ID."""
+
+    service, response_key, primary_key = "document.get", "FOLDERS", "FOLDER_ID"
+
+    def entries(self, response: requests.Response) -> list[Any]:
+        return nested_entries(response, self.response_key)
+
+
+def nested_entries(response: requests.Response, key: str) -> list[Any]:
+    """RESPONSE.<key>, else RESPONSE.ITEMS.<key>: document.get's two documented shapes."""
+    part = protocol.response_part(response)
+    items = part.get("ITEMS")
+    if key not in part and isinstance(items, dict):
+        return protocol.as_list(items.get(key))
+    return protocol.entries(response, key)
+
+
+class Webhooks(FastbillStream):
+    """webhook.get (Pro; the docs mark it Beta): the registered webhooks, no filter."""
+
+    service, response_key, primary_key = "webhook.get", "WEBHOOKS", "WEBHOOK_ID"
+
+
 # Discover lists the streams in this order.
 STREAMS: tuple[type[FastbillStream], ...] = (
     Customers,
@@ -474,6 +512,9 @@ STREAMS: tuple[type[FastbillStream], ...] = (
     TimeEntries,
     Estimates,
     Templates,
+    Documents,
+    DocumentFolders,
+    Webhooks,
     Subscriptions,
     Coupons,
 )
