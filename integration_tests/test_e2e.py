@@ -27,7 +27,8 @@ pytestmark = pytest.mark.e2e
 
 PRO_STREAMS = [
     "customers", "contacts", "invoices", "recurring_invoices", "revenues", "expenses",
-    "products", "projects", "time_entries", "estimates", "templates",
+    "products", "projects", "time_entries", "estimates", "templates", "documents",
+    "document_folders", "webhooks",
 ]  # fmt: skip
 AUTOMATIC_STREAMS = ["customers", "invoices", "products", "templates", "subscriptions", "coupons"]
 STREAMS = {"pro": PRO_STREAMS, "automatic": AUTOMATIC_STREAMS}
@@ -44,6 +45,7 @@ PRO_CHILDREN = {
 }
 AUTOMATIC_CHILDREN = {
     "invoice_items": ("invoices", "ITEMS"),
+    "invoice_vat_items": ("invoices", "VAT_ITEMS"),
     "subscription_addons": ("subscriptions", "ADDONS"),
 }
 CHILDREN = {"pro": PRO_CHILDREN, "automatic": AUTOMATIC_CHILDREN}

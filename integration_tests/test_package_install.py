@@ -32,12 +32,13 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "source_fastbill"
 PRO_STREAMS = {"customers", "contacts", "invoices", "recurring_invoices", "revenues", "expenses",
-               "products", "projects", "time_entries", "estimates", "templates"}  # fmt: skip
+               "products", "projects", "time_entries", "estimates", "templates",
+               "documents", "document_folders", "webhooks"}  # fmt: skip
 AUTOMATIC_STREAMS = {"customers", "invoices", "products", "templates", "subscriptions", "coupons"}
 # Child streams: their schemas are derived from the parents' (source_fastbill/children.py).
 PRO_CHILDREN = {"invoice_items", "invoice_payments", "invoice_vat_items", "recurring_invoice_items",
                 "revenue_items", "expense_items", "estimate_items", "project_tasks"}  # fmt: skip
-AUTOMATIC_CHILDREN = {"invoice_items", "subscription_addons"}
+AUTOMATIC_CHILDREN = {"invoice_items", "invoice_vat_items", "subscription_addons"}
 
 pytestmark = pytest.mark.slow  # builds a wheel and starts four processes, about 8 s
 

@@ -30,6 +30,7 @@ PRO_CHILDREN = {
 }
 AUTOMATIC_CHILDREN = {
     "invoice_items": ("invoices", "ITEMS", ["INVOICE_ITEM_ID"], 1),
+    "invoice_vat_items": ("invoices", "VAT_ITEMS", ["INVOICE_ID", "VAT_PERCENT"], 1),
     "subscription_addons": ("subscriptions", "ADDONS", ["SUBSCRIPTION_ID", "ARTICLE_NUMBER"], 1),
 }
 
