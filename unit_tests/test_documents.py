@@ -15,7 +15,7 @@ FOLDER = {
     "PARENTFOLDER_ID": "0",
     "CREATED": "",
     "CONTENT_COUNT": "1",
-}  # noqa: E501
+}
 FLAT = {"FOLDERS": [FOLDER], "DOCUMENTS": [DOC]}  # the docs (D-doc)
 NESTED = {"ITEMS": {"FOLDERS": {"12": FOLDER}, "DOCUMENTS": [DOC]}}  # the Go SDK's shape
 
