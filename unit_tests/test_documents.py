@@ -59,3 +59,15 @@ def test_webhooks_exact_body(api: FakeFastbill) -> None:
     output = run_read(config(), "webhooks")
 
     assert _records(output, "webhooks") == [hook]
+
+
+def test_a_plan_without_webhooks_fails_only_that_stream(api: FakeFastbill) -> None:
+    unknown = {"REQUEST": {}, "RESPONSE": {"ERRORS": ["unknown SERVICE: webhook.get"]}}
+    api.expect(body("webhook.get"), unknown)
+    api.expect(body("document.get"), {"REQUEST": {}, "RESPONSE": FLAT})
+
+    output = run_read(config(), "webhooks", "documents", expect_error=True)
+
+    assert [r["DOCUMENT_ID"] for r in _records(output, "documents")] == ["5"]
+    assert "does not offer webhook.get" in output.errors[0].trace.error.message
+    assert len(api.mock.calls) == 2
