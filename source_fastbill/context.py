@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from source_fastbill import protocol
 from source_fastbill.answers import Decisions
 from source_fastbill.failures import Failures
 from source_fastbill.progress import Ledger
@@ -58,7 +59,9 @@ class SyncContext:
     aheads: list[ReadAhead] = field(default_factory=list)
     _said: set[str] = field(default_factory=set)
 
-    def read_ahead(self, stream: str, response_key: str, page_size: int) -> ReadAhead | None:
+    def read_ahead(
+        self, stream: str, response_key: protocol.Keys, page_size: int
+    ) -> ReadAhead | None:
         """A stream's asks ahead: none when the sync makes one call at a time."""
         if self.in_flight.workers < 2:
             return None

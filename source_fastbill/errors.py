@@ -52,7 +52,7 @@ class Endpoint:
 
     stream: str
     service: str
-    response_key: str
+    response_key: protocol.Keys
     config: FastbillConfig
     check_call: bool = False
 
@@ -173,7 +173,8 @@ def _listing(response: requests.Response, endpoint: Endpoint) -> Verdict:
         )
     if not protocol.has_list(response, endpoint.response_key):
         return _retry(
-            f"FastBill answered {endpoint.service} without RESPONSE.{endpoint.response_key} "
+            f"FastBill answered {endpoint.service} without "
+            f"RESPONSE.{protocol.key_text(endpoint.response_key)} "
             f"({protocol.body_excerpt(response)!r})"
         )
     return Verdict(Kind.PAGE)

@@ -102,7 +102,7 @@ class ReadAhead:
     def __init__(
         self,
         stream: str,
-        response_key: str,
+        response_key: protocol.Keys,
         page_size: int,
         in_flight: InFlight,
         ledger: Ledger,

@@ -95,6 +95,8 @@ class FastbillStream(HttpStream, ABC):
     page_size = 100  # FastBill's maximum; without LIMIT it answers only 10 rows
     service: ClassVar[str]  # e.g. "invoice.get"
     response_key: ClassVar[str]  # e.g. "INVOICES"
+    # A service answered in more than one shape: where its list may sit (protocol.Keys).
+    response_keys: ClassVar[tuple[str, ...]] = ()
     primary_key: ClassVar[str | list[str]]
     editions: ClassVar[frozenset[str]] = PRO
     # How many pages a typical account has here, relative to the others: the largest lanes start
@@ -132,7 +134,7 @@ class FastbillStream(HttpStream, ABC):
         if check_call:
             self.deadline = min(self.deadline, CHECK_DEADLINE_SECONDS)
         self.ahead = None if check_call else context.read_ahead(
-            self.name, self.response_key, self.page_size
+            self.name, self.listed_under, self.page_size
         )  # fmt: skip
         client = FastbillHttpClient(
             deadline_seconds=self.deadline,
@@ -187,7 +189,7 @@ class FastbillStream(HttpStream, ABC):
 
     def get_error_handler(self) -> ErrorHandler:
         endpoint = Endpoint(
-            self.name, self.service, self.response_key, self.config, self.check_call
+            self.name, self.service, self.listed_under, self.config, self.check_call
         )
         # `check` must answer within seconds, not minutes
         max_time = timedelta(seconds=20) if self.check_call else timedelta(hours=2)
@@ -250,8 +252,12 @@ class FastbillStream(HttpStream, ABC):
             yield Record(record, nulled)
 
     def entries(self, response: requests.Response) -> list[Any]:
-        """What the service listed, junk included (a service with two answer shapes overrides)."""
-        return protocol.entries(response, self.response_key)
+        """What the service listed, junk included."""
+        return protocol.entries(response, self.listed_under)
+
+    @property
+    def listed_under(self) -> protocol.Keys:
+        return self.response_keys or self.response_key
 
     def read_records(
         self,
@@ -467,28 +473,15 @@ class Documents(FastbillStream):
     """document.get (Pro): the files of the document store, without their folders."""
 
     service, response_key, primary_key = "document.get", "DOCUMENTS", "DOCUMENT_ID"
-
-    def entries(self, response: requests.Response) -> list[Any]:
-        # The docs answer RESPONSE.DOCUMENTS; the Go SDK decodes RESPONSE.ITEMS.DOCUMENTS.
-        return nested_entries(response, self.response_key)
+    # The docs answer RESPONSE.DOCUMENTS; the Go SDK decodes RESPONSE.ITEMS.DOCUMENTS.
+    response_keys = ("DOCUMENTS", "ITEMS.DOCUMENTS")
 
 
 class DocumentFolders(FastbillStream):
     """document.get (Pro): the folders, a list or an object keyed by FOLDER_ID."""
 
     service, response_key, primary_key = "document.get", "FOLDERS", "FOLDER_ID"
-
-    def entries(self, response: requests.Response) -> list[Any]:
-        return nested_entries(response, self.response_key)
-
-
-def nested_entries(response: requests.Response, key: str) -> list[Any]:
-    """RESPONSE.<key>, else RESPONSE.ITEMS.<key>: document.get's two documented shapes."""
-    part = protocol.response_part(response)
-    items = part.get("ITEMS")
-    if key not in part and isinstance(items, dict):
-        return protocol.as_list(items.get(key))
-    return protocol.entries(response, key)
+    response_keys = ("FOLDERS", "ITEMS.FOLDERS")
 
 
 class Webhooks(FastbillStream):
