@@ -54,6 +54,8 @@ BASE_COUNTS: dict[str, dict[str, int]] = {
         "time.get": 300,
         "estimate.get": 60,
         "template.get": 3,
+        "document.get": 40,  # the documents; the folders are fixed (DOCUMENT_FOLDERS)
+        "webhook.get": 3,
     },
     "automatic": {
         "customer.get": 120,
@@ -80,6 +82,9 @@ STREAM_SERVICES: dict[str, str] = {
     "templates": "template.get",
     "subscriptions": "subscription.get",
     "coupons": "coupon.get",
+    "documents": "document.get",
+    "document_folders": "document.get",  # the same answers' FOLDERS: see stream_counts
+    "webhooks": "webhook.get",
 }
 
 # (first id, step): ids grow with the index and leave gaps, like a real account with deletions.
@@ -95,6 +100,8 @@ _ID_LAYOUT: dict[str, dict[str, tuple[int, int]]] = {
         "project.get": (3101, 5),
         "time.get": (700001, 2),
         "estimate.get": (8801, 3),
+        "document.get": (5001, 2),
+        "webhook.get": (15, 1),
     },
     "automatic": {
         "customer.get": (296526, 3),
@@ -1750,6 +1757,85 @@ def _build_coupon(ds: Dataset, core: Record, rng: random.Random, i: int) -> Reco
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# Pro: the document store (document.get) and the registered webhooks (webhook.get)
+
+# (FOLDER_ID, NAME, PARENTFOLDER_ID, CREATED): a small, fixed folder tree; "0" is the top level.
+DOCUMENT_FOLDERS = (
+    ("12", "Belege", "0", "2023-01-09 10:12:00"),
+    ("13", "Verträge", "0", "2023-01-09 10:13:30"),
+    ("14", "Belege 2025", "12", "2025-01-02 08:45:10"),
+    ("15", "Steuerberater", "0", ""),  # an old folder without a creation date
+    ("16", "Quittungen & Bons", "14", "2025-03-17 16:20:05"),
+)
+DOCUMENT_KINDS = (("pdf", "Beleg"), ("jpg", "Quittung"), ("png", "Scan"), ("pdf", "Vertrag"),
+                  ("xlsx", "Fahrtenbuch"))  # fmt: skip
+WEBHOOK_EVENTS = ("customer.created", "customer.changed", "invoice.created", "invoice.completed",
+                  "invoice.payment", "estimate.created", "contact.created")  # fmt: skip
+
+
+def _core_document(ds: Dataset, rng: random.Random, i: int, when: When, state: dict) -> Record:
+    folder = rng.choice(DOCUMENT_FOLDERS)[0] if rng.random() < 0.85 else "0"
+    return {"DOCUMENT_ID": str(ds.pk_for("document.get", i)), "FOLDER_ID": folder,
+            "DATE": when.day.isoformat()}  # fmt: skip
+
+
+def _build_document(ds: Dataset, core: Record, rng: random.Random, i: int) -> Record:
+    kind, word = rng.choice(DOCUMENT_KINDS)
+    day = date.fromisoformat(core["DATE"])
+    return {
+        "DOCUMENT_ID": core["DOCUMENT_ID"],
+        "FOLDER_ID": core["FOLDER_ID"],
+        "TYPE": kind,
+        "TITLE": f"{word} {MONTHS_DE[day.month - 1]} {day.year} Nr. {i + 1}",
+        "DATE": core["DATE"] if rng.random() < 0.95 else ZERO_DATE,
+        "NOTE": rng.choice(("", "", "Original beim Steuerberater.", "Kopie für die Ablage")),
+        "DOCUMENT_URL": f"https://my.fastbill.com/download/{token(ds.seed, 'document', i)}",
+    }
+
+
+def document_folders(ds: Dataset) -> list[Record]:
+    """FOLDERS of document.get, as FastBill sends them (strings); CONTENT_COUNT counts the
+    documents filed directly in each folder."""
+    filed = ds.table("document.get").cols["FOLDER_ID"]
+    return [
+        {
+            "FOLDER_ID": folder,
+            "NAME": name,
+            "PARENTFOLDER_ID": parent,
+            "CREATED": created,
+            "CONTENT_COUNT": str(filed.count(folder)),
+        }
+        for folder, name, parent, created in DOCUMENT_FOLDERS
+    ]
+
+
+def stream_counts(ds: Dataset, streams: Iterable[str]) -> dict[str, int]:
+    """How many records each connector stream should get from this sandbox: its service's count,
+    except document_folders, which are the fixed folders of document.get's answers."""
+    counts = ds.counts()
+    return {
+        stream: len(DOCUMENT_FOLDERS)
+        if stream == "document_folders"
+        else counts[STREAM_SERVICES[stream]]
+        for stream in streams
+    }
+
+
+def _core_webhook(ds: Dataset, rng: random.Random, i: int, when: When, state: dict) -> Record:
+    return {"WEBHOOK_ID": str(ds.pk_for("webhook.get", i))}
+
+
+def _build_webhook(ds: Dataset, core: Record, rng: random.Random, i: int) -> Record:
+    events = sorted(rng.sample(WEBHOOK_EVENTS, rng.randint(1, 4)), key=WEBHOOK_EVENTS.index)
+    return {
+        "WEBHOOK_ID": core["WEBHOOK_ID"],  # a string here, an integer in webhook.create's answer
+        "ENDPOINT": f"https://hooks.example.com/fastbill/{token(ds.seed, 'webhook', i)[:12]}",
+        "TYPE": rng.choice(("json", "json", "xml")),
+        "EVENTS": ",".join(events),
+    }
+
+
 PRO_DEFS: dict[str, TableDef] = {
     "customer.get": TableDef("CUSTOMER_ID", _core_customer, _build_customer),
     "contact.get": TableDef("CONTACT_ID", _core_contact, _build_contact),
@@ -1762,6 +1848,8 @@ PRO_DEFS: dict[str, TableDef] = {
     "time.get": TableDef("TIME_ID", _core_time, _build_time, TIME_START),
     "estimate.get": TableDef("ESTIMATE_ID", _core_estimate, _build_estimate),
     "template.get": TableDef("TEMPLATE_ID", _core_template, _build_template),
+    "document.get": TableDef("DOCUMENT_ID", _core_document, _build_document),
+    "webhook.get": TableDef("WEBHOOK_ID", _core_webhook, _build_webhook),
 }
 AUTOMATIC_DEFS: dict[str, TableDef] = {
     "customer.get": TableDef("CUSTOMER_ID", _core_customer, _build_customer),

@@ -40,7 +40,7 @@ from select import select as wait_readable  # `select` below is the record filte
 from typing import Any
 from urllib.parse import urlsplit
 
-from .data import Dataset, Record, Table, is_zero_date
+from .data import Dataset, Record, Table, document_folders, is_zero_date
 
 DEFAULT_USERNAME = "demo@example.com"
 DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef"
@@ -52,6 +52,7 @@ FAULT_KINDS = ("5xx", "429", "drop", "html")  # the default mix
 OPTIONAL_FAULT_KINDS = ("429bare",)
 KNOWN_FAULT_KINDS = FAULT_KINDS + OPTIONAL_FAULT_KINDS
 LIMIT_RESPONSES = ("http429", "errors200", "unknown200")
+DOCUMENT_SHAPES = ("docs", "go-sdk")
 # The "unknown200" refusal: no time, no clock-like digits, no limit or quota words.
 UNKNOWN_REFUSAL = "Vorgang derzeit nicht möglich (Code 4711)"
 DEFAULT_LIMIT = 10
@@ -95,6 +96,9 @@ class SandboxConfig:
     fault_seed: int = 0
     fault_pick: str = "round_robin"  # "round_robin" | "random"
     max_consecutive_faults: int = 3  # per identical request, so retrying clients get through
+    # document.get's answer: "docs" as FastBill's docs show it (RESPONSE.FOLDERS, .DOCUMENTS),
+    # "go-sdk" as the Go SDK decodes it (RESPONSE.ITEMS.FOLDERS keyed by id, .ITEMS.DOCUMENTS).
+    document_shape: str = "docs"
 
     def replace(self, **knobs: Any) -> SandboxConfig:
         unknown = set(knobs) - {f.name for f in dataclasses.fields(self)}
@@ -114,6 +118,7 @@ class SandboxConfig:
             "limit_response": LIMIT_RESPONSES,
             "fault_pick": ("round_robin", "random"),
             "unknown_service_status": (200, 400),
+            "document_shape": DOCUMENT_SHAPES,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -200,6 +205,10 @@ PRO_RULES: dict[str, ServiceRules] = {
         dates=_date_filters("ESTIMATE_DATE", "DATE", "ESTIMATE_DATE"),
     ),
     "template.get": ServiceRules("TEMPLATES"),
+    # Paging is not documented for either: both lists are paged by LIMIT/OFFSET here, the
+    # folders (a few) beside every page of documents.
+    "document.get": ServiceRules("DOCUMENTS", equals=("FOLDER_ID",)),
+    "webhook.get": ServiceRules("WEBHOOKS"),  # "NO FILTER AVAILABLE" (D-wh)
 }
 AUTOMATIC_RULES: dict[str, ServiceRules] = {
     "customer.get": ServiceRules(
@@ -1103,6 +1112,8 @@ class FastbillSandbox:
         return errors_reply(echo, message, status, **headers)
 
     def _serve(self, request: ApiRequest, rules: ServiceRules) -> bytes:
+        if request.service == "document.get":
+            return self._serve_documents(request, rules)
         table = self.dataset.table(request.service)
         with self.dataset.lock:
             matches = self._select(request, rules, table)
@@ -1111,6 +1122,25 @@ class FastbillSandbox:
         # Same bytes as json.dumps of the whole envelope, without re-encoding cached rows.
         head = json.dumps({"REQUEST": request.echo, "RESPONSE": {rules.wrapper: []}})
         return (head[:-3] + rows + "]}}").encode()
+
+    def _serve_documents(self, request: ApiRequest, rules: ServiceRules) -> bytes:
+        """document.get: the page of documents and the folders beside it, in the set shape."""
+        table = self.dataset.table(request.service)
+        with self.dataset.lock:
+            matches = self._select(request, rules, table)
+            page = matches[request.offset : request.offset + request.limit]
+            documents = [table.record(i) for i in page]
+            folders = document_folders(self.dataset)
+        parent = request.filters.get("FOLDER_ID")
+        if parent is not None:  # the folders inside the one asked for
+            folders = [f for f in folders if f["PARENTFOLDER_ID"] == parent]
+        folders = folders[request.offset : request.offset + request.limit]
+        if self._config.document_shape == "docs":
+            part: dict[str, Any] = {"FOLDERS": folders, "DOCUMENTS": documents}
+        else:
+            keyed = {f["FOLDER_ID"]: f for f in folders}
+            part = {"ITEMS": {"FOLDERS": keyed, "DOCUMENTS": documents}}
+        return json.dumps({"REQUEST": request.echo, "RESPONSE": part}).encode()
 
     def _select(self, request: ApiRequest, rules: ServiceRules, table: Table) -> list[int]:
         # Clients page through the same FILTER, so the match list is computed once per change.

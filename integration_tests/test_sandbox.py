@@ -21,7 +21,7 @@ from fastbill_sandbox import (
     FastbillSandbox,
     SandboxConfig,
 )
-from fastbill_sandbox.data import STREAM_SERVICES, TIMEZONE
+from fastbill_sandbox.data import DOCUMENT_FOLDERS, STREAM_SERVICES, TIMEZONE
 from fastbill_sandbox.server import AUTOMATIC_RULES, PRO_RULES
 from unit_tests.fake_time import FakeClock
 
@@ -122,7 +122,8 @@ def test_each_service_answers_under_its_wrapper(
 ) -> None:
     sb: FastbillSandbox = request.getfixturevalue(edition)
     body = post(sb, {"SERVICE": service, "LIMIT": 3, "FILTER": WIDE}).json()
-    assert list(body["RESPONSE"]) == [wrapper]
+    beside = ["FOLDERS"] if service == "document.get" else []  # document.get lists both
+    assert list(body["RESPONSE"]) == [*beside, wrapper]
     records = body["RESPONSE"][wrapper]
     assert records and all(sb.dataset.table(service).pk in record for record in records)
 
@@ -602,7 +603,7 @@ def test_records_carry_every_field_the_schemas_declare(
     missing: dict[str, list[str]] = {}
     for schema_file in sorted(SCHEMAS.glob("*.json")):
         service = STREAM_SERVICES.get(schema_file.stem)
-        if service is None:
+        if service is None or schema_file.stem == "document_folders":  # tested on its own
             continue
         declared = set(json.loads(schema_file.read_text()).get("properties", {}))
         declared = {name for name in declared if not name.startswith("_ab_")}  # the connector's
@@ -614,6 +615,52 @@ def test_records_carry_every_field_the_schemas_declare(
         if declared - seen:
             missing[schema_file.stem] = sorted(declared - seen)
     assert not missing, f"fields the schemas declare but the sandbox never sends: {missing}"
+
+
+def _documents_answer(sb: FastbillSandbox, **body: Any) -> dict[str, Any]:
+    reply = post(sb, {"SERVICE": "document.get", **body})
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json()["RESPONSE"])
+
+
+def test_document_get_answers_in_the_docs_shape_and_in_the_go_sdks(fresh: FastbillSandbox) -> None:
+    flat = _documents_answer(fresh, LIMIT=100)
+    assert list(flat) == ["FOLDERS", "DOCUMENTS"]
+    assert [f["FOLDER_ID"] for f in flat["FOLDERS"]] == [f[0] for f in DOCUMENT_FOLDERS]
+    assert len(flat["DOCUMENTS"]) == fresh.counts()["document.get"] == 40
+    filed = [d["FOLDER_ID"] for d in flat["DOCUMENTS"]]
+    assert [int(f["CONTENT_COUNT"]) for f in flat["FOLDERS"]] == [
+        filed.count(f["FOLDER_ID"]) for f in flat["FOLDERS"]
+    ]
+    assert "0" in filed  # documents at the top level, in no folder
+    declared = json.loads((SCHEMAS / "document_folders.json").read_text())["properties"]
+    assert all(set(folder) == set(declared) for folder in flat["FOLDERS"])
+
+    fresh.configure(document_shape="go-sdk")
+    nested = _documents_answer(fresh, LIMIT=100)
+    assert list(nested) == ["ITEMS"]
+    assert nested["ITEMS"]["DOCUMENTS"] == flat["DOCUMENTS"]
+    assert nested["ITEMS"]["FOLDERS"] == {f["FOLDER_ID"]: f for f in flat["FOLDERS"]}
+
+
+def test_document_get_pages_both_lists_and_filters_by_folder(pro: FastbillSandbox) -> None:
+    second = _documents_answer(pro, LIMIT=3, OFFSET=3)
+    assert [f["FOLDER_ID"] for f in second["FOLDERS"]] == ["15", "16"]
+    assert len(second["DOCUMENTS"]) == 3
+    inside = _documents_answer(pro, LIMIT=100, FILTER={"FOLDER_ID": "12"})
+    assert [f["FOLDER_ID"] for f in inside["FOLDERS"]] == ["14"]
+    assert {d["FOLDER_ID"] for d in inside["DOCUMENTS"]} == {"12"}
+
+
+def test_webhooks_and_documents_are_pro_only(
+    pro: FastbillSandbox, automatic: FastbillSandbox
+) -> None:
+    hooks = rows(pro, "webhook.get", LIMIT=100)
+    assert [h["WEBHOOK_ID"] for h in hooks] == ["15", "16", "17"]
+    assert all(h["ENDPOINT"].startswith("https://") and h["EVENTS"] for h in hooks)
+    for service in ("webhook.get", "document.get"):
+        errors = post(automatic, {"SERVICE": service}).json()["RESPONSE"]["ERRORS"]
+        assert service in errors[0]
 
 
 # ---------------------------------------------------------------------------------------------
