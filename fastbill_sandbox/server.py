@@ -99,6 +99,8 @@ class SandboxConfig:
     # document.get's answer: "docs" as FastBill's docs show it (RESPONSE.FOLDERS, .DOCUMENTS),
     # "go-sdk" as the Go SDK decodes it (RESPONSE.ITEMS.FOLDERS keyed by id, .ITEMS.DOCUMENTS).
     document_shape: str = "docs"
+    # Services this account's plan lacks (e.g. webhook.get below Pro): answered as unknown.
+    missing_services: tuple[str, ...] = ()
 
     def replace(self, **knobs: Any) -> SandboxConfig:
         unknown = set(knobs) - {f.name for f in dataclasses.fields(self)}
@@ -106,6 +108,8 @@ class SandboxConfig:
             raise ValueError(f"unknown sandbox knob(s): {', '.join(sorted(unknown))}")
         if "fault_kinds" in knobs:
             knobs["fault_kinds"] = tuple(knobs["fault_kinds"])
+        if "missing_services" in knobs:
+            knobs["missing_services"] = tuple(knobs["missing_services"])
         if "accounts" in knobs:
             knobs["accounts"] = dict(knobs["accounts"])
         config = dataclasses.replace(self, **knobs)
@@ -1078,7 +1082,7 @@ class FastbillSandbox:
         """An authenticated, well-formed call: errors, rate limits, or a page of records."""
         echo = request.echo
         rules = self.rules.get(request.service)
-        if rules is None:
+        if rules is None or request.service in config.missing_services:
             message = unknown_service(request.service)
             return self._error(echo, message, config.unknown_service_status)
         problem = validate_filters(request, rules, config)
