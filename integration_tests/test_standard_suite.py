@@ -283,7 +283,7 @@ def test_expected_records_match_the_connector(
     assert Counter(line["stream"] for line in lines) == {
         "customers": 20, "contacts": 20, "invoices": 20, "recurring_invoices": 15,
         "revenues": 20, "expenses": 20, "products": 20, "projects": 20, "time_entries": 20,
-        "estimates": 20, "templates": 3,
+        "estimates": 20, "templates": 3, "documents": 20, "document_folders": 5, "webhooks": 3,
     }  # fmt: skip
 
 
