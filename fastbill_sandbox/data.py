@@ -23,7 +23,7 @@ import json
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -1810,10 +1810,10 @@ def document_folders(ds: Dataset) -> list[Record]:
     ]
 
 
-def stream_counts(ds: Dataset, streams: Iterable[str]) -> dict[str, int]:
-    """How many records each connector stream should get from this sandbox: its service's count,
-    except document_folders, which are the fixed folders of document.get's answers."""
-    counts = ds.counts()
+def stream_counts(counts: Mapping[str, int], streams: Iterable[str]) -> dict[str, int]:
+    """How many records each connector stream should get from a sandbox with these service
+    counts (FastbillSandbox.counts()): its service's count, except document_folders, which are
+    the fixed folders beside document.get's documents."""
     return {
         stream: len(DOCUMENT_FOLDERS)
         if stream == "document_folders"

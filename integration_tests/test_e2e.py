@@ -78,7 +78,7 @@ def minimum_calls(sandbox: FastbillSandbox, streams: list[str]) -> dict[str, int
 
 
 def expected_counts(sandbox: FastbillSandbox, streams: list[str]) -> dict[str, int]:
-    return stream_counts(sandbox.dataset, streams)
+    return stream_counts(sandbox.counts(), streams)
 
 
 def raw_records(sandbox: FastbillSandbox, service: str) -> dict[str, dict[str, Any]]:

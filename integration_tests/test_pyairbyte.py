@@ -46,7 +46,7 @@ def sandbox() -> Iterator[FastbillSandbox]:
 
 @pytest.fixture(scope="module")
 def expected_rows(sandbox: FastbillSandbox) -> dict[str, int]:
-    rows = stream_counts(sandbox.dataset, _pro_streams())
+    rows = stream_counts(sandbox.counts(), _pro_streams())
     rows["time_entries"] -= CURRENT_MONTH_TIME_ENTRIES  # dated after end_date
     return rows
 

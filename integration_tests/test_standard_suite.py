@@ -263,7 +263,7 @@ def full_refresh(sample_config: dict[str, Any]) -> dict[str, list[dict[str, Any]
 def test_full_refresh_reads_every_sandbox_record(
     sample_sandbox: FastbillSandbox, full_refresh: dict[str, list[dict[str, Any]]]
 ) -> None:
-    expected = stream_counts(sample_sandbox.dataset, full_refresh)
+    expected = stream_counts(sample_sandbox.counts(), full_refresh)
     # end_date 2026-10-31 leaves out the time entries the sandbox dates in the current month.
     expected["time_entries"] -= CURRENT_MONTH_TIME_ENTRIES
     assert {stream: len(rows) for stream, rows in full_refresh.items()} == expected

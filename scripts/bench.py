@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fastbill_sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME
-from fastbill_sandbox.data import BASE_COUNTS, STREAM_SERVICES
+from fastbill_sandbox.data import BASE_COUNTS, STREAM_SERVICES, stream_counts
 from fastbill_sandbox.runner import command_line, parse_stdout, read_stream
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -348,8 +348,10 @@ def pacing_floor(calls: int, per_minute: int) -> float:
 
 
 def minimum_calls(counts: Mapping[str, int], streams: Iterable[str]) -> int:
-    """One call per full page of 100, plus the call that returns the last, short page."""
-    return sum(counts[STREAM_SERVICES[name]] // PAGE_SIZE + 1 for name in streams)
+    """One call per full page of 100, plus the call that returns the last, short page; streams
+    of one service (documents, document_folders) share its pages."""
+    services = {STREAM_SERVICES[name] for name in streams}
+    return sum(counts[service] // PAGE_SIZE + 1 for service in services)
 
 
 def measure(
@@ -387,7 +389,7 @@ def summary(
     run: Run, sandbox: Sandbox, names: list[str], per_minute: int | None = PER_MINUTE
 ) -> dict[str, Any]:
     stats = sandbox.stats()
-    expected = {name: sandbox.counts[STREAM_SERVICES[name]] for name in names}
+    expected = stream_counts(sandbox.counts, names)
     total = sum(run.records.values())
     return {
         "records": total,

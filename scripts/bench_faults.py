@@ -48,7 +48,7 @@ from bench import (
     progress,
 )
 
-from fastbill_sandbox.data import STREAM_SERVICES
+from fastbill_sandbox.data import STREAM_SERVICES, stream_counts
 from fastbill_sandbox.runner import read_stream
 
 FAULT_KINDS = ("5xx", "429bare", "drop", "html")
@@ -168,11 +168,7 @@ def bench_faults(args: argparse.Namespace) -> dict[str, Any]:
         wanted = None if args.all_streams else STREAM_SERVICES
         catalog = connector.catalog(config, wanted, f"faults-{args.label}")
         streams = [s["stream"]["name"] for s in json.loads(catalog.read_text())["streams"]]
-        expected = {
-            name: sandbox.counts[STREAM_SERVICES[name]]
-            for name in streams
-            if name in STREAM_SERVICES
-        }
+        expected = stream_counts(sandbox.counts, [n for n in streams if n in STREAM_SERVICES])
         sandbox.reset()
         clean = with_stats(
             run_read(
