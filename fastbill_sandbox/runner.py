@@ -111,6 +111,24 @@ class ConnectorRun:
 # Parsing
 
 
+def full_refresh_catalog(*streams: str) -> dict[str, Any]:
+    """A configured catalog reading the named streams in full refresh (overwrite), no schemas."""
+    return {
+        "streams": [
+            {
+                "stream": {
+                    "name": name,
+                    "json_schema": {},
+                    "supported_sync_modes": ["full_refresh"],
+                },
+                "sync_mode": "full_refresh",
+                "destination_sync_mode": "overwrite",
+            }
+            for name in streams
+        ]
+    }
+
+
 def parse_line(line: str | bytes) -> Message | None:
     """The Airbyte message on one stdout line, or None when the line is not one."""
     try:

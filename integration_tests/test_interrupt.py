@@ -18,30 +18,13 @@ from typing import Any
 import pytest
 
 from fastbill_sandbox import FastbillSandbox
-from fastbill_sandbox.runner import ConnectorProcess, ConnectorRun
+from fastbill_sandbox.runner import ConnectorProcess, ConnectorRun, full_refresh_catalog
 from integration_tests.conftest import connector_config
 from source_fastbill.sharing import PREFIX
 
 pytestmark = pytest.mark.e2e
 EXIT_WITHIN_SECONDS = 2.0  # the rule of issue 15 §8
 FULL = "full_refresh"
-
-
-def _catalog(*streams: str) -> dict[str, Any]:
-    return {
-        "streams": [
-            {
-                "stream": {
-                    "name": name,
-                    "json_schema": {},
-                    "supported_sync_modes": ["full_refresh"],
-                },
-                "sync_mode": "full_refresh",
-                "destination_sync_mode": "overwrite",
-            }
-            for name in streams
-        ]
-    }
 
 
 class Connector(ConnectorProcess):
@@ -79,7 +62,9 @@ def test_a_signal_during_pacing_stops_every_lane_at_once(
 ) -> None:
     # One call a minute: after the first, every lane sleeps in the shared budget.
     config = connector_config(sandbox, requests_per_minute=1, num_workers=3)
-    catalog = _catalog("invoices", "invoice_items", "customers", "projects", "templates")
+    catalog = full_refresh_catalog(
+        "invoices", "invoice_items", "customers", "projects", "templates"
+    )
     connector = Connector(tmp_path, config, catalog)
     connector.wait_for(waiting)
     calls_at_signal = sandbox.stats()["calls"]
@@ -101,9 +86,8 @@ def test_a_signal_during_an_hourly_quota_wait_ends_the_process(
         edition="pro", size=1.0, seed=42, rate_limit=None, hourly_quota=1,
         limit_response="errors200",
     ) as sandbox:  # fmt: skip
-        connector = Connector(tmp_path, connector_config(sandbox, num_workers=1), _catalog(
-            "customers", "templates"
-        ))  # fmt: skip
+        catalog = full_refresh_catalog("customers", "templates")
+        connector = Connector(tmp_path, connector_config(sandbox, num_workers=1), catalog)
         connector.wait_for(waiting)
 
         run = connector.stop(signal.SIGTERM)
@@ -116,7 +100,7 @@ def test_the_states_of_finished_streams_are_emitted_before_the_stop(
 ) -> None:
     config = connector_config(sandbox, requests_per_minute=1, num_workers=1)
     # Lanes of equal weight keep the catalog's order: templates' one call, then projects waits.
-    connector = Connector(tmp_path, config, _catalog("templates", "projects"))
+    connector = Connector(tmp_path, config, full_refresh_catalog("templates", "projects"))
     connector.wait_for(waiting)
 
     run = connector.stop(signal.SIGINT)
@@ -136,7 +120,7 @@ def test_the_next_run_removes_what_a_killed_run_left_behind(
     left.mkdir(parents=True)
     (left / "page").write_text('{"IBAN": "DE02120300000000202051"}')
 
-    connector = Connector(tmp_path, connector_config(sandbox), _catalog("templates"))
+    connector = Connector(tmp_path, connector_config(sandbox), full_refresh_catalog("templates"))
     connector.process.communicate(timeout=120)
 
     assert connector.process.returncode == 0

@@ -32,7 +32,12 @@ from typing import Any
 from bench_concurrency import limit_bound
 
 from fastbill_sandbox import FastbillSandbox
-from fastbill_sandbox.runner import command_line, parse_stdout, write_inputs
+from fastbill_sandbox.runner import (
+    command_line,
+    full_refresh_catalog,
+    parse_stdout,
+    write_inputs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAMS = ("customers", "contacts", "invoices", "products", "projects")
@@ -76,20 +81,7 @@ def run(code: Path, sandbox: FastbillSandbox, workers: int, work: Path) -> dict[
         "requests_per_minute": 500,
         "num_workers": workers,
     }
-    catalog = {
-        "streams": [
-            {
-                "stream": {
-                    "name": name,
-                    "json_schema": {},
-                    "supported_sync_modes": ["full_refresh"],
-                },
-                "sync_mode": "full_refresh",
-                "destination_sync_mode": "overwrite",
-            }
-            for name in STREAMS
-        ]
-    }
+    catalog = full_refresh_catalog(*STREAMS)
     files = write_inputs(Path(tempfile.mkdtemp(dir=work)), config, catalog)
     sandbox.reset_stats()
     sandbox.reset_limits()

@@ -22,7 +22,6 @@ from airbyte_cdk.models import (
     AirbyteStreamState,
     AirbyteTraceMessage,
     EstimateType,
-    StreamDescriptor,
     TraceType,
     Type,
 )
@@ -66,4 +65,4 @@ def estimate(stream: str, count: int) -> AirbyteMessage:
     return AirbyteMessage(type=Type.TRACE, trace=trace)
 
 
-__all__ = ["KEY", "StreamDescriptor", "counted", "estimate", "split"]
+__all__ = ["KEY", "counted", "estimate", "split"]
