@@ -357,6 +357,24 @@ def test_pro_umlauts_and_flags_of_customers_arrive_intact(syncs: Syncs) -> None:
     assert all(TIMESTAMP.fullmatch(c["CREATED"]) for c in customers)
 
 
+def test_pro_fields_of_2024_to_2026_arrive_typed(syncs: Syncs) -> None:
+    sync = syncs.get("pro")
+    raw = raw_records(sync.sandbox, "customer.get")
+    with_gln = [c for c in sync.read.records("customers") if c.get("GLN")]
+    products = sync.read.records("products")
+    estimates = sync.read.records("estimates")
+    hashes = {t["TEMPLATE_ID"]: t["TEMPLATE_HASH"] for t in sync.read.records("templates")}
+
+    assert with_gln and all(c["GLN"] == raw[c["CUSTOMER_ID"]]["GLN"] for c in with_gln)
+    assert all(isinstance(c["GLN"], str) and len(c["GLN"]) == 13 for c in with_gln)
+    assert {p["TYPE"] for p in products} == {"product", "service"}
+    assert all(e["TEMPLATE_HASH"] == hashes[e["TEMPLATE_ID"]] for e in estimates)
+    items = [item for e in estimates for item in e["ITEMS"]]
+    assert items and all(i["ESTIMATE_ITEM_ID"] == i["INVOICE_ITEM_ID"] for i in items)
+    invoices = sync.read.records("invoices")
+    assert all(i.get("START_DATE") is None and i.get("VAT_CASE") is None for i in invoices)
+
+
 def test_pro_time_entries_arrive_typed_with_zero_times_as_null(syncs: Syncs) -> None:
     sync = syncs.get("pro")
     raw = raw_records(sync.sandbox, "time.get")

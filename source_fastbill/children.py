@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from airbyte_cdk.models import SyncMode
 
+from source_fastbill.descriptions import child_description
 from source_fastbill.keys import canonical_key
 from source_fastbill.normalize import Nulled, Record
 from source_fastbill.streams import (
@@ -176,6 +177,9 @@ def _child_schema(parent: str, parent_key: str, nesting: Nesting) -> dict[str, A
         }
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
+        "description": child_description(
+            parent, nesting.list_field, (parent_key, *nesting.parent_fields), source
+        ),
         "type": "object",
         "additionalProperties": True,
         "properties": properties,

@@ -841,15 +841,23 @@ def _build_customer(ds: Dataset, core: Record, rng: random.Random, i: int) -> Re
         "DOCUMENT_HISTORY_URL": f"https://my.fastbill.com/history/{token(ds.seed, cid)[:40]}",
         # Seen since 2025 (PHP#52); a few deleted customers still appear in listings.
         "DELETED_DATE": deleted,
+        # Among the newer customer fields (issue 18): 13 GS1 digits for some businesses, derived
+        # from a hash, not the record's RNG, so that every other generated value stays as it was.
+        "GLN": _gln(ds, cid) if business else "",
     }
     if ds.edition == "automatic":
         _automatic_customer_fields(ds, record, rng, cid)
     return record
 
 
+def _gln(ds: Dataset, cid: str) -> str:
+    digest = int(token(ds.seed, "gln", cid), 16)
+    return f"40{digest % 10**11:011d}" if digest % 4 == 0 else ""
+
+
 def _automatic_customer_fields(ds: Dataset, record: Record, rng: random.Random, cid: str) -> None:
     for pro_only in ("CUSTOMER_ACCOUNT", "ACADEMIC_DEGREE", "SECONDARY_ADDRESS", "WEBSITE", "TAGS",
-                     "BUYER_REFERENCE", "DOCUMENT_HISTORY_URL", "DELETED_DATE",
+                     "BUYER_REFERENCE", "DOCUMENT_HISTORY_URL", "DELETED_DATE", "GLN",
                      "BANK_IBAN", "BANK_BIC", "BANK_ACCOUNT_MANDATE_REFERENCE",
                      "MANDATE_REFERENCE"):  # fmt: skip
         record.pop(pro_only, None)
@@ -1222,6 +1230,10 @@ def _build_invoice(
         if customer.get("COUNTRY_CODE") == "AT" and customer.get("VAT_ID")
         else "0",
         "IS_GROSS": "1" if rng.random() < 0.05 else "0",
+        # Read by the PHP SDK's InvoiceEntity, undocumented: sent empty, as FastBill's "nothing".
+        "VAT_CASE": "",
+        "START_DATE": ZERO_DATE,
+        "END_DATE": ZERO_DATE,
     }
     record["STATE"] = invoice_state(record)
     _complete_document(record, customer, rng)
@@ -1236,7 +1248,7 @@ def _automatic_invoice_fields(record: Record, core: Record, rng: random.Random) 
                      "REFERENCED_INVOICE_ID", "REFERENCE_INVOICE_ID", "DETAILS_URL", "BANK_IBAN",
                      "BANK_BIC", "BANK_ACCOUNT_MANDATE_REFERENCE", "MANDATE_REFERENCE",
                      "BUYER_REFERENCE", "SECONDARY_ADDRESS", "ACADEMIC_DEGREE", "WEBSITE",
-                     "STATUS", "CONTACT_ID"):  # fmt: skip
+                     "STATUS", "CONTACT_ID", "VAT_CASE", "START_DATE", "END_DATE"):  # fmt: skip
         record.pop(pro_only, None)
     record["SUBSCRIPTION_ID"] = core["SUBSCRIPTION_ID"]
     counter = str(rng.randint(1, 24)) if core["SUBSCRIPTION_ID"] else "0"
@@ -1283,6 +1295,8 @@ REVENUE_FIELDS = (
 
 def _build_revenue(ds: Dataset, core: Record, rng: random.Random, i: int) -> Record:
     record = _build_invoice(ds, core, rng, i, item_ids=510_000)
+    for invoice_only in ("VAT_CASE", "START_DATE", "END_DATE"):  # read on invoices only (PHP SDK)
+        record.pop(invoice_only)
     revenue = {key: record[key] for key in REVENUE_FIELDS}
     revenue.update((key, value) for key, value in record.items() if key not in revenue)
     revenue["CUSTOMER_COSTCENTER_ID"] = rng.choice(("0", "0", "12", "15"))
@@ -1353,6 +1367,8 @@ def _build_estimate(ds: Dataset, core: Record, rng: random.Random, i: int) -> Re
     body = _document_body(ds, core, rng, i, 810_000)
     customer = body["customer"]
     day = date.fromisoformat(core["ESTIMATE_DATE"])
+    for item in body["items"]:  # the PHP SDK reads ESTIMATE_ITEM_ID (2025): which one, unknown
+        item["ESTIMATE_ITEM_ID"] = item["INVOICE_ITEM_ID"]
     # a=created b=sent c=negotiation d=accepted e=rejected f=invoiced; old ones are settled
     state = rng.choice("abc") if (FIXED_END - day).days < 60 else rng.choice("bdddeeff")
     record: Record = {
@@ -1379,6 +1395,7 @@ def _build_estimate(ds: Dataset, core: Record, rng: random.Random, i: int) -> Re
         "CREATED": _created(rng, day),
         "LASTUPDATE": last_update(rng, day, FIXED_END),
     }
+    record["TEMPLATE_HASH"] = _template_hash(ds, record["TEMPLATE_ID"])  # PHP SDK PR #70, 2026
     if state == "f":  # invoiced: points at an invoice
         invoice = rng.randrange(ds.base_counts["invoice.get"])
         record["INVOICE_ID"] = str(ds.pk_for("invoice.get", invoice))
@@ -1478,6 +1495,8 @@ def _build_article_pro(ds: Dataset, core: Record, rng: random.Random, i: int) ->
         "VAT_PERCENT": f"{vat:.2f}",
         "IS_GROSS": "1" if rng.random() < 0.1 else "0",
         "TAGS": rng.choice(("", "Dienstleistung", "Ware")),
+        # Mapped by the PHP SDK since 2025; its values are not documented: placeholders here.
+        "TYPE": "service" if unit in ("Std.", "Tag", "Pauschal", "Monat") else "product",
         "CREATED": created_at,
         "LASTUPDATE": last_update(rng, created, FIXED_END, created_at),
     }
@@ -1576,6 +1595,12 @@ def _build_time(ds: Dataset, core: Record, rng: random.Random, i: int) -> Record
 
 def _core_template(ds: Dataset, rng: random.Random, i: int, when: When, state: dict) -> Record:
     return {"TEMPLATE_ID": str(ds.template_id(i))}
+
+
+def _template_hash(ds: Dataset, template_id: object) -> str:
+    """The TEMPLATE_HASH template.get gives the template with this ID."""
+    number = int(str(template_id))
+    return token(ds.seed, "template", 0 if number == 1 else (number - 3063) // 112 + 1)[:32]
 
 
 def _build_template(ds: Dataset, core: Record, rng: random.Random, i: int) -> Record:
