@@ -357,6 +357,23 @@ def test_pro_umlauts_and_flags_of_customers_arrive_intact(syncs: Syncs) -> None:
     assert all(TIMESTAMP.fullmatch(c["CREATED"]) for c in customers)
 
 
+def test_pro_deleted_customers_arrive_marked_for_deduped_destinations(syncs: Syncs) -> None:
+    sync = syncs.get("pro")
+    raw = raw_records(sync.sandbox, "customer.get")
+    customers = sync.read.records("customers")
+    deleted = [c for c in customers if not is_zero_date(raw[c["CUSTOMER_ID"]]["DELETED_DATE"])]
+
+    assert len(deleted) > 0, "the sandbox lists deleted customers"
+    for customer in deleted:
+        when = raw[customer["CUSTOMER_ID"]]["DELETED_DATE"]
+        assert customer["_ab_cdc_deleted_at"] == when.replace(" ", "T")
+        assert customer["_ab_cdc_deleted_at"] == customer["DELETED_DATE"]
+    # The others carry null, which the CDK's serializer leaves out as it does every top-level null
+    assert all(c.get("_ab_cdc_deleted_at") is None for c in customers if c not in deleted)
+    schema = sync.stream("customers")["json_schema"]["properties"]["_ab_cdc_deleted_at"]
+    assert schema["format"] == "date-time"
+
+
 def test_pro_fields_of_2024_to_2026_arrive_typed(syncs: Syncs) -> None:
     sync = syncs.get("pro")
     raw = raw_records(sync.sandbox, "customer.get")

@@ -34,6 +34,7 @@ from source_fastbill.cdk_seams import install_http_client
 from source_fastbill.changes import NulledValues
 from source_fastbill.clock import fastbill_today
 from source_fastbill.config import FastbillConfig
+from source_fastbill.deletions import mark_deleted
 from source_fastbill.errors import (
     Endpoint,
     FastbillBackoffStrategy,
@@ -102,6 +103,7 @@ class FastbillStream(HttpStream, ABC):
     # How many pages a typical account has here, relative to the others: the largest lanes start
     # first when streams are read side by side, so none is left running alone at the end.
     lane_weight: ClassVar[int] = 1
+    deleted_field: ClassVar[str | None] = None  # FastBill's deletion date, if any (deletions.py)
 
     def __init__(
         self,
@@ -223,6 +225,7 @@ class FastbillStream(HttpStream, ABC):
             canonicalize(record, self.record_key)
         self.paging.page(response, found, records)
         for record in records:
+            mark_deleted(record, self.deleted_field)
             yield Record(record, NORMALIZER.normalize(record, schema))
 
     def read(  # type: ignore[override]
@@ -363,6 +366,7 @@ class Customers(FastbillStream):
 
     service, response_key, primary_key = "customer.get", "CUSTOMERS", "CUSTOMER_ID"
     editions = BOTH_EDITIONS
+    deleted_field = "DELETED_DATE"  # a deleted customer is still listed, with this date
 
 
 class Contacts(FastbillStream):
