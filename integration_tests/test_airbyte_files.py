@@ -26,10 +26,10 @@ from source_fastbill import (
     errors,
     incremental,
     paging,
+    pipeline,
     progress,
     quota,
     state_file,
-    streams,
     transport,
 )
 from source_fastbill import config as config_module
@@ -220,7 +220,7 @@ def test_docs_list_every_stream_with_its_primary_key_and_editions() -> None:
     # `name` is a property of the CDK's Stream: classes that do not set it are named by the CDK.
     declared = {(_stream_name(s), _keys(s), _editions(s.editions)) for s in ALL_STREAMS}
     assert declared == rows
-    assert len(declared) == 25
+    assert len(declared) == 29
 
 
 def _keys(stream: type[Any]) -> str:
@@ -255,7 +255,7 @@ MESSAGES = [
     (errors, "not with FastBill's answer; probably a maintenance page or a proxy"),
     (errors, "does not offer"),
     (errors, "choose the edition your account belongs to"),
-    (errors, "FastBill rejected {self.service}: {text}"),
+    (errors, "FastBill rejected {endpoint.service}: {text}"),
     (errors, "for this account ("),
     (errors, "while the credentials work for other calls: "),
     (quota, "German time"),
@@ -265,7 +265,7 @@ MESSAGES = [
     (quota, "still waiting, "),
     (quota, "pacing under the configured limit of "),
     (progress, "Sync summary, "),
-    (progress, "records and "),
+    (progress, " API calls so far."),
     (paging, "seems to ignore OFFSET"),
     (paging, "entries that are not records ("),
     (paging, "records without "),
@@ -286,7 +286,7 @@ MESSAGES = [
     (clock, "disagree by more than a few minutes: the saved position follows the earlier one"),
     (run_module, "no further FastBill calls were made. The summary above says which streams"),
     (transport, "(gave up after repeated attempts)"),
-    (streams, "requires a CUSTOMER_ID on this account"),
+    (pipeline, "on this account: reading"),
     (incremental, "it is not a state this connector wrote. Reading from start_date instead."),
     (changes, "was expected; emitted as null."),
 ]
@@ -296,7 +296,7 @@ MESSAGES = [
 def test_troubleshooting_explains_each_message(module: Any, fragment: str) -> None:
     code = " ".join(re.sub(r'"\s*\n\s*f?"', "", inspect.getsource(module)).split())
     assert fragment in code, f"{module.__name__} no longer prints {fragment!r}"
-    quoted = fragment.replace("{self.service}", "<service>").replace("{text}", "...")
+    quoted = fragment.replace("{endpoint.service}", "<service>").replace("{text}", "...")
     assert quoted in _docs_section("Limitations & Troubleshooting"), fragment
 
 

@@ -27,8 +27,8 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
+from fastbill_sandbox import FastbillSandbox
 from integration_tests.conftest import connector_config
-from integration_tests.sandbox import FastbillSandbox
 from source_fastbill.source import SourceFastbill
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 import requests
 from airbyte_cdk.models import SyncMode, Type
 
-from integration_tests.faultserver import Call, Reply, by_service, ok, paged
+from fastbill_sandbox.faults import Call, Reply, by_service, ok, paged
 from integration_tests.test_faults import cfg, sync
 from source_fastbill.config import FastbillConfig
 from source_fastbill.sync import build_budget
@@ -29,11 +28,22 @@ STREAMS = ["customers", "templates", "products", "projects"]
 
 
 class InFlight:
-    """Answers every service like FastBill, after a short delay, and counts calls in flight."""
+    """Answers every service like FastBill and counts calls in flight.
 
-    def __init__(self, delay: float = 0.05) -> None:
-        self.delay, self.now, self.most = delay, 0, 0
+    Instead of a delay that makes calls overlap on most runs, calls are held at a rendezvous
+    until `overlap` of them are in flight at once; after that nobody is held. The sync's first
+    call is never held: the connector makes it alone, and starts its other lanes once it has
+    succeeded (source_fastbill/concurrency.py). A
+    connector that cannot have `overlap` calls in flight leaves them held until SAFETY_SECONDS
+    (a bound, so a broken connector fails the assertion on `most` instead of hanging the test).
+    """
+
+    SAFETY_SECONDS = 10.0
+
+    def __init__(self, overlap: int = 1) -> None:
+        self.overlap, self.now, self.most = overlap, 0, 0
         self.lock = threading.Lock()
+        self.met = threading.Event()
         self.pages = {
             service: paged(key, [{pk: str(i), "NAME": f"{service} {i}"} for i in range(n)])
             for service, (key, pk, n) in SERVICES.items()
@@ -43,8 +53,12 @@ class InFlight:
         with self.lock:
             self.now += 1
             self.most = max(self.most, self.now)
+            if self.now >= self.overlap:
+                self.met.set()
         try:
-            time.sleep(self.delay)  # the test server's round trip; the connector never sleeps
+            held = call.index > 0 and not self.met.is_set()
+            if held and not self.met.wait(self.SAFETY_SECONDS):
+                self.met.set()  # give up holding: the count in `most` tells the test
             return self.pages[call.service](call)
         finally:
             with self.lock:
@@ -60,7 +74,7 @@ def per_stream(output: Any) -> dict[str, list[Any]]:
 
 @pytest.mark.parametrize("workers", [1, 3])
 def test_streams_are_read_side_by_side_with_the_same_records(serve: Any, workers: int) -> None:
-    server_side = InFlight()
+    server_side = InFlight(overlap=workers)
     server = serve(server_side)
 
     output = sync(cfg(server, num_workers=workers), *STREAMS)
@@ -76,7 +90,7 @@ def test_streams_are_read_side_by_side_with_the_same_records(serve: Any, workers
 
 
 def test_each_stream_keeps_its_messages_in_order(serve: Any) -> None:
-    server = serve(InFlight(delay=0.01))
+    server = serve(InFlight(overlap=3))
 
     output = sync(cfg(server, num_workers=3), *STREAMS)
 
@@ -136,7 +150,7 @@ def test_incremental_states_after_a_concurrent_sync_equal_those_of_a_sequential_
 
 
 def test_a_failing_stream_keeps_the_others_records_and_states(serve: Any) -> None:
-    pages = InFlight(delay=0.0)
+    pages = InFlight()
 
     def handler(call: Call) -> Reply:
         if call.service == "article.get" and call.offset == 100:
@@ -170,7 +184,7 @@ def test_an_interrupted_incremental_stream_saves_its_resume_point_next_to_finish
         return ok("INVOICES", rows if call.filter.get("START_DATE", "").startswith("2025") else [])
 
     server = serve(
-        by_service({"invoice.get": invoices, "customer.get": InFlight(0.0).pages["customer.get"]})
+        by_service({"invoice.get": invoices, "customer.get": InFlight().pages["customer.get"]})
     )
 
     output = sync(

@@ -18,22 +18,17 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator, FormatChecker
 
-from integration_tests.conftest import (
-    ConnectorRun,
-    closed_port_url,
-    configured_catalog,
-    connector_config,
-    run_concurrently,
-    run_connector,
-)
-from integration_tests.sandbox import FastbillSandbox
-from integration_tests.sandbox.data import STREAM_SERVICES, is_zero_date
+from fastbill_sandbox import FastbillSandbox
+from fastbill_sandbox.data import STREAM_SERVICES, is_zero_date, stream_counts
+from fastbill_sandbox.runner import ConnectorRun, run_concurrently, run_connector
+from integration_tests.conftest import closed_port_url, configured_catalog, connector_config
 
 pytestmark = pytest.mark.e2e
 
 PRO_STREAMS = [
     "customers", "contacts", "invoices", "recurring_invoices", "revenues", "expenses",
-    "products", "projects", "time_entries", "estimates", "templates",
+    "products", "projects", "time_entries", "estimates", "templates", "documents",
+    "document_folders", "webhooks",
 ]  # fmt: skip
 AUTOMATIC_STREAMS = ["customers", "invoices", "products", "templates", "subscriptions", "coupons"]
 STREAMS = {"pro": PRO_STREAMS, "automatic": AUTOMATIC_STREAMS}
@@ -50,6 +45,7 @@ PRO_CHILDREN = {
 }
 AUTOMATIC_CHILDREN = {
     "invoice_items": ("invoices", "ITEMS"),
+    "invoice_vat_items": ("invoices", "VAT_ITEMS"),
     "subscription_addons": ("subscriptions", "ADDONS"),
 }
 CHILDREN = {"pro": PRO_CHILDREN, "automatic": AUTOMATIC_CHILDREN}
@@ -82,8 +78,7 @@ def minimum_calls(sandbox: FastbillSandbox, streams: list[str]) -> dict[str, int
 
 
 def expected_counts(sandbox: FastbillSandbox, streams: list[str]) -> dict[str, int]:
-    counts = sandbox.counts()
-    return {stream: counts[STREAM_SERVICES[stream]] for stream in streams}
+    return stream_counts(sandbox.counts(), streams)
 
 
 def raw_records(sandbox: FastbillSandbox, service: str) -> dict[str, dict[str, Any]]:
@@ -690,7 +685,7 @@ def test_read_paced_to_the_per_minute_limit_is_never_rejected(
     private_sandbox: Callable[..., FastbillSandbox], syncs: Syncs, tmp_path: Path
 ) -> None:
     # The connector's budget is per minute, so any test of it waits out one 60-second window:
-    # 15 calls at once, the remaining 5 of the 20 a full Pro sync needs one window later.
+    # 15 calls at once, the remaining 7 of the 22 a full Pro sync needs one window later.
     limit, window = 15, 60.0
     sandbox = private_sandbox("pro", rate_limit=limit, rate_window_seconds=window)
     config = connector_config(sandbox, requests_per_minute=limit)
@@ -714,17 +709,72 @@ def test_read_within_an_hourly_quota_is_neither_rejected_nor_delayed(
     private_sandbox: Callable[..., FastbillSandbox], syncs: Syncs, tmp_path: Path
 ) -> None:
     # The quota equals the calls a full Pro sync needs: one extra call would be rejected.
-    sandbox = private_sandbox("pro", rate_limit=None, hourly_quota=20)
-    config = connector_config(sandbox, requests_per_hour=20)
+    sandbox = private_sandbox("pro", rate_limit=None, hourly_quota=22)
+    config = connector_config(sandbox, requests_per_hour=22)
 
     run = run_connector(
         "read", tmp_path, config, configured_catalog(syncs.get("pro").catalog, PRO_STREAMS)
     )
 
     stats = sandbox.stats()
-    assert sum(minimum_calls(sandbox, PRO_STREAMS).values()) == 20
+    assert sum(minimum_calls(sandbox, PRO_STREAMS).values()) == 22
     assert run.exit_code == 0
     assert run.record_counts() == expected_counts(sandbox, PRO_STREAMS)
     assert stats["rejected"] == 0
-    assert stats["calls"] == 20
+    assert stats["calls"] == 22
     assert not [log for log in run.logs() if ": waiting " in log]  # never held back
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Documents and webhooks (Pro): every documented answer of document.get, a plan without one
+
+
+DOCUMENT_STREAMS = ["documents", "document_folders", "webhooks"]
+
+
+@pytest.mark.parametrize("shape", ["docs", "go-sdk"])
+def test_documents_folders_and_webhooks_arrive_in_every_documented_shape(
+    shape: str, private_sandbox: Callable[..., FastbillSandbox], syncs: Syncs, tmp_path: Path
+) -> None:
+    sandbox = private_sandbox("pro", rate_limit=None, document_shape=shape)
+    catalog = configured_catalog(syncs.get("pro").catalog, DOCUMENT_STREAMS)
+
+    run = run_connector("read", tmp_path, connector_config(sandbox), catalog)
+
+    assert run.exit_code == 0, run.stderr[-2000:]
+    assert run.record_counts() == expected_counts(sandbox, DOCUMENT_STREAMS)
+    # Documents and folders come from the same answers: one call for both, one for webhooks.
+    assert sandbox.stats()["by_service"] == {"document.get": 1, "webhook.get": 1}
+    raw = raw_records(sandbox, "document.get")
+    for document in run.records("documents"):
+        sent = raw[document["DOCUMENT_ID"]]
+        assert document.get("DATE") == (None if is_zero_date(sent["DATE"]) else sent["DATE"])
+        assert document["DOCUMENT_URL"] == sent["DOCUMENT_URL"]
+    folders = {f["FOLDER_ID"]: f for f in run.records("document_folders")}
+    filed = Counter(d["FOLDER_ID"] for d in run.records("documents"))
+    assert {key: f["CONTENT_COUNT"] for key, f in folders.items()} == {
+        key: filed[key] for key in folders
+    }
+    assert [hook["WEBHOOK_ID"] for hook in run.records("webhooks")] == ["15", "16", "17"]
+    for name in DOCUMENT_STREAMS:
+        validator = Draft7Validator(syncs.get("pro").stream(name)["json_schema"])
+        assert [e.message for r in run.records(name) for e in validator.iter_errors(r)] == []
+
+
+def test_a_plan_without_webhooks_fails_only_the_webhooks_stream(
+    private_sandbox: Callable[..., FastbillSandbox], syncs: Syncs, tmp_path: Path
+) -> None:
+    sandbox = private_sandbox("pro", rate_limit=None, missing_services=["webhook.get"])
+    catalog = configured_catalog(syncs.get("pro").catalog, DOCUMENT_STREAMS)
+
+    run = run_connector("read", tmp_path, connector_config(sandbox), catalog)
+
+    counts = expected_counts(sandbox, ["documents", "document_folders"])
+    assert run.exit_code != 0
+    assert run.record_counts() == counts
+    assert run.failure_types() == ["config_error"]
+    assert "does not offer webhook.get" in run.errors()[0]["message"]
+    assert run.stream_statuses()["documents"][-1] == "COMPLETE"
+    assert run.stream_statuses()["webhooks"][-1] == "INCOMPLETE"
+    assert sandbox.stats()["by_service"] == {"document.get": 1}  # a refused call is no service
+    assert sandbox.stats()["calls"] == 2

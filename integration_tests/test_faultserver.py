@@ -1,4 +1,5 @@
-"""Self-tests of the fault-injection server, so a connector test that fails blames the connector.
+"""Self-tests of the sandbox's fault hook (scripted answers, fastbill_sandbox/faults.py), so a
+connector test that fails blames the connector.
 
 Each test starts its own server on a free port; none sleeps, and the only waits are the short
 client timeouts that the hang and trickle faults exist to provoke.
@@ -13,9 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from integration_tests.faultserver import (
+from fastbill_sandbox import FastbillSandbox
+from fastbill_sandbox.faults import (
     Call,
-    FaultServer,
     Handler,
     Reply,
     by_service,
@@ -25,6 +26,7 @@ from integration_tests.faultserver import (
     invoices,
     ok,
     paged,
+    scripted,
     sequence,
 )
 
@@ -37,7 +39,7 @@ def http() -> Iterator[requests.Session]:
         yield session
 
 
-def post(http: requests.Session, server: FaultServer, **body: Any) -> requests.Response:
+def post(http: requests.Session, server: FastbillSandbox, **body: Any) -> requests.Response:
     return http.post(server.url, json=body, timeout=5)
 
 
@@ -46,7 +48,7 @@ def ids(response: requests.Response, key: str = "INVOICES") -> list[str]:
 
 
 def test_paged_honours_limit_offset_and_the_default_of_ten(http: requests.Session) -> None:
-    with FaultServer(paged("INVOICES", invoices(25))) as server:
+    with scripted(paged("INVOICES", invoices(25))) as server:
         first = post(http, server, SERVICE="invoice.get", LIMIT=10, OFFSET=0)
         last = post(http, server, SERVICE="invoice.get", LIMIT=100, OFFSET=20)
         default = post(http, server, SERVICE="invoice.get")
@@ -58,21 +60,30 @@ def test_paged_honours_limit_offset_and_the_default_of_ten(http: requests.Sessio
     assert first.json()["REQUEST"] == {"SERVICE": "invoice.get", "LIMIT": 10, "OFFSET": 0}
 
 
+def test_paged_pages_by_the_sandboxs_own_rule(http: requests.Session) -> None:
+    # One rule for the sandbox's pages and a script's: at most 100, 10 for a missing or bad LIMIT.
+    with scripted(paged("INVOICES", invoices(150), page=500)) as server:
+        big = post(http, server, LIMIT=500)
+        zero = post(http, server, LIMIT=0, OFFSET="140")
+    assert len(ids(big)) == 100
+    assert ids(zero) == [str(i) for i in range(141, 151)]
+
+
 def test_paged_caps_a_page_at_page(http: requests.Session) -> None:
-    with FaultServer(paged("INVOICES", invoices(10), page=3)) as server:
+    with scripted(paged("INVOICES", invoices(10), page=3)) as server:
         assert ids(post(http, server, LIMIT=100)) == ["1", "2", "3"]
 
 
 def test_sequence_answers_in_order_then_with_then(http: requests.Session) -> None:
     echo: Handler = lambda call: ok("INVOICES", [], status=201 + call.index)  # noqa: E731
     handler = sequence(Reply(status=503), echo, then=Reply(status=429))
-    with FaultServer(handler) as server:
+    with scripted(handler) as server:
         statuses = [post(http, server).status_code for _ in range(4)]
     assert statuses == [503, 202, 429, 429]
 
 
 def test_sequence_without_then_repeats_the_last_item(http: requests.Session) -> None:
-    with FaultServer(sequence(Reply(status=500), ok("INVOICES", []))) as server:
+    with scripted(sequence(Reply(status=500), ok("INVOICES", []))) as server:
         statuses = [post(http, server).status_code for _ in range(3)]
     assert statuses == [500, 200, 200]
 
@@ -84,7 +95,7 @@ def test_sequence_needs_something_to_answer_with() -> None:
 
 def test_by_service_dispatches_and_rejects_unknown_services(http: requests.Session) -> None:
     handler = by_service({"customer.get": paged("CUSTOMERS", customers(2))})
-    with FaultServer(handler) as server:
+    with scripted(handler) as server:
         known = post(http, server, SERVICE="customer.get")
         unknown = post(http, server, SERVICE="nope.get")
     assert known.json()["RESPONSE"]["CUSTOMERS"][1]["ORGANIZATION"] == "Kunde 2 GmbH"
@@ -94,7 +105,7 @@ def test_by_service_dispatches_and_rejects_unknown_services(http: requests.Sessi
 
 def test_a_str_body_is_sent_in_its_charset_with_the_declared_type(http: requests.Session) -> None:
     reply = Reply(body="Grüße", charset="iso-8859-1", content_type="text/plain; charset=ISO-8859-1")
-    with FaultServer(lambda call: reply) as server:
+    with scripted(lambda call: reply) as server:
         response = post(http, server)
     assert response.content == "Grüße".encode("iso-8859-1")
     assert response.headers["Content-Type"] == "text/plain; charset=ISO-8859-1"
@@ -102,7 +113,7 @@ def test_a_str_body_is_sent_in_its_charset_with_the_declared_type(http: requests
 
 
 def test_json_bodies_default_to_fastbills_text_plain(http: requests.Session) -> None:
-    with FaultServer(lambda call: ok("INVOICES", invoices(1, TOTAL="1.00"))) as server:
+    with scripted(lambda call: ok("INVOICES", invoices(1, TOTAL="1.00"))) as server:
         response = post(http, server)
     assert response.headers["Content-Type"] == "text/plain; charset=UTF-8"
     assert response.headers["Connection"] == "close"
@@ -112,7 +123,7 @@ def test_json_bodies_default_to_fastbills_text_plain(http: requests.Session) -> 
 def test_the_date_header_is_sent_overridden_or_suppressed(http: requests.Session) -> None:
     fixed = "Thu, 15 Jan 2026 10:00:00 GMT"
     replies = sequence(Reply(), Reply(headers={"Date": fixed}), Reply(headers={"date": ""}))
-    with FaultServer(replies) as server:
+    with scripted(replies) as server:
         default, explicit, suppressed = [post(http, server) for _ in range(3)]
     assert parsedate_to_datetime(default.headers["Date"]).tzinfo is not None
     assert explicit.headers["Date"] == fixed
@@ -120,21 +131,21 @@ def test_the_date_header_is_sent_overridden_or_suppressed(http: requests.Session
 
 
 def test_drop_closes_without_an_answer(http: requests.Session) -> None:
-    server = FaultServer(lambda call: Reply(drop=True))
+    server = scripted(lambda call: Reply(drop=True))
     with server, pytest.raises(requests.ConnectionError):
         post(http, server)
     assert len(server.calls) == 1
 
 
 def test_hang_sends_nothing_until_the_client_times_out(http: requests.Session) -> None:
-    server = FaultServer(lambda call: Reply(hang_seconds=30))
+    server = scripted(lambda call: Reply(hang_seconds=30))
     with server, pytest.raises(requests.ReadTimeout):
         http.post(server.url, json={}, timeout=(2, 0.3))
     assert server.services() == [""]
 
 
 def test_trickle_sends_byte_by_byte_and_stop_cuts_it_short(http: requests.Session) -> None:
-    server = FaultServer(lambda call: Reply(body=b"x" * 500, trickle_seconds=0.01)).start()
+    server = scripted(lambda call: Reply(body=b"x" * 500, trickle_seconds=0.01)).start()
     try:
         response = http.post(server.url, json={}, timeout=5, stream=True)
         assert response.headers["Content-Length"] == "500"
@@ -145,14 +156,14 @@ def test_trickle_sends_byte_by_byte_and_stop_cuts_it_short(http: requests.Sessio
 
 
 def test_a_hang_left_open_does_not_block_stop(http: requests.Session) -> None:
-    server = FaultServer(lambda call: Reply(hang_seconds=30))
+    server = scripted(lambda call: Reply(hang_seconds=30))
     with server, pytest.raises(requests.ReadTimeout):
         http.post(server.url, json={}, timeout=(2, 0.1))
     server.stop()  # idempotent
 
 
 def test_calls_are_recorded_in_order_even_when_unparsable(http: requests.Session) -> None:
-    with FaultServer(paged("CUSTOMERS", customers(1))) as server:
+    with scripted(paged("CUSTOMERS", customers(1))) as server:
         post(http, server, SERVICE="customer.get", OFFSET=100, FILTER={"CUSTOMER_ID": "1"})
         http.post(server.url, data=b"not json", timeout=5)
     first, second = server.calls
@@ -168,7 +179,7 @@ def test_a_raising_handler_gives_500_and_the_server_keeps_serving(http: requests
     def boom(call: Call) -> Reply:
         raise ValueError("boom")
 
-    with FaultServer(sequence(boom, then=ok("INVOICES", []))) as server:
+    with scripted(sequence(boom, then=ok("INVOICES", []))) as server:
         broken = post(http, server)
         fine = post(http, server)
     assert (broken.status_code, broken.text) == (500, "handler error: ValueError('boom')")
@@ -176,7 +187,7 @@ def test_a_raising_handler_gives_500_and_the_server_keeps_serving(http: requests
 
 
 def test_other_methods_get_405(http: requests.Session) -> None:
-    with FaultServer(lambda call: ok("INVOICES", [])) as server:
+    with scripted(lambda call: ok("INVOICES", [])) as server:
         response = http.get(server.url, timeout=5)
         response_put = http.put(server.url, timeout=5)
     assert (response.status_code, response_put.status_code) == (405, 405)
@@ -185,8 +196,8 @@ def test_other_methods_get_405(http: requests.Session) -> None:
 
 
 def test_two_servers_get_different_ports_and_a_stopped_one_refuses(http: requests.Session) -> None:
-    one = FaultServer(lambda call: Reply(status=201))
-    with one, FaultServer(lambda call: Reply(status=202)) as two:
+    one = scripted(lambda call: Reply(status=201))
+    with one, scripted(lambda call: Reply(status=202)) as two:
         assert one.url != two.url
         assert one.url.startswith("http://127.0.0.1:")
         assert one.url.endswith("/api/1.0/api.php")

@@ -8,19 +8,18 @@ traceback, and leaves no temporary file. After a SIGKILL the next run removes wh
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from integration_tests.conftest import MAIN, REPO, ConnectorRun, _parse_stdout, connector_config
-from integration_tests.sandbox import FastbillSandbox
+from fastbill_sandbox import FastbillSandbox
+from fastbill_sandbox.runner import ConnectorProcess, ConnectorRun
+from integration_tests.conftest import connector_config
 from source_fastbill.sharing import PREFIX
 
 pytestmark = pytest.mark.e2e
@@ -45,45 +44,14 @@ def _catalog(*streams: str) -> dict[str, Any]:
     }
 
 
-class Connector:
-    """One `python main.py read` process whose stdout is read line by line."""
+class Connector(ConnectorProcess):
+    """`python main.py read` with its files and its own TMPDIR in tmp_path."""
 
     def __init__(self, tmp_path: Path, config: dict[str, Any], catalog: dict[str, Any]) -> None:
-        (tmp_path / "config.json").write_text(json.dumps(config))
-        (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-        self.temp = tmp_path / "tmp"
-        self.temp.mkdir(exist_ok=True)
-        args = [sys.executable, str(MAIN), "read", "--config", str(tmp_path / "config.json")]
-        args += ["--catalog", str(tmp_path / "catalog.json")]
-        env = {**os.environ, "TMPDIR": str(self.temp)}
-        self.process = subprocess.Popen(
-            args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        self.lines: list[str] = []
+        super().__init__(tmp_path, "read", config=config, catalog=catalog)
 
-    def wait_for(self, seen: Callable[[dict[str, Any]], bool]) -> None:
-        """Reads stdout until a message matches (a blocking read: the process says things)."""
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if seen(message):
-                return
-        pytest.fail("the connector ended before the expected message:\n" + "".join(self.lines))
-
-    def stop(self, signum: int) -> ConnectorRun:
-        self.process.send_signal(signum)
-        try:
-            stdout, stderr = self.process.communicate(timeout=EXIT_WITHIN_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.communicate()
-            pytest.fail(f"still running {EXIT_WITHIN_SECONDS} s after {signum}")
-        messages, noise = _parse_stdout("".join(self.lines) + stdout)
-        return ConnectorRun("read", self.process.returncode, messages, noise, stderr, 0.0)
+    def stop(self, signum: int, within: float = EXIT_WITHIN_SECONDS) -> ConnectorRun:
+        return super().stop(signum, within)
 
 
 def waiting(message: dict[str, Any]) -> bool:

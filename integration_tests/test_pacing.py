@@ -13,7 +13,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import read
 
-from integration_tests.sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME, FastbillSandbox
+from fastbill_sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME, FastbillSandbox
 from source_fastbill import SourceFastbill
 from unit_tests.fake_time import FakeClock
 

@@ -32,12 +32,13 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "source_fastbill"
 PRO_STREAMS = {"customers", "contacts", "invoices", "recurring_invoices", "revenues", "expenses",
-               "products", "projects", "time_entries", "estimates", "templates"}  # fmt: skip
+               "products", "projects", "time_entries", "estimates", "templates",
+               "documents", "document_folders", "webhooks"}  # fmt: skip
 AUTOMATIC_STREAMS = {"customers", "invoices", "products", "templates", "subscriptions", "coupons"}
 # Child streams: their schemas are derived from the parents' (source_fastbill/children.py).
 PRO_CHILDREN = {"invoice_items", "invoice_payments", "invoice_vat_items", "recurring_invoice_items",
                 "revenue_items", "expense_items", "estimate_items", "project_tasks"}  # fmt: skip
-AUTOMATIC_CHILDREN = {"invoice_items", "subscription_addons"}
+AUTOMATIC_CHILDREN = {"invoice_items", "invoice_vat_items", "subscription_addons"}
 
 pytestmark = pytest.mark.slow  # builds a wheel and starts four processes, about 8 s
 
@@ -122,9 +123,20 @@ def test_every_package_file_is_installed_unchanged(venv: CleanVenv) -> None:
     )
     assert installed == repo_files
     assert {"source_fastbill/spec.yaml", "source_fastbill/schemas/invoices.json"} <= installed
-    assert len([f for f in installed if f.startswith("source_fastbill/schemas/")]) == 13
+    schemas = [f for f in installed if f.startswith("source_fastbill/schemas/")]
+    assert len(schemas) == 16  # one per parent stream (13, + documents, folders, webhooks)
     for name in repo_files:
         assert (venv.site_packages / name).read_bytes() == (ROOT / name).read_bytes(), name
+
+
+def test_the_wheel_ships_the_connector_alone(venv: CleanVenv) -> None:
+    # fastbill_sandbox is a dev package: the editable install imports it, the wheel leaves it out.
+    tops = venv.evaluate(
+        "import importlib.metadata as m, json;"
+        "print(json.dumps(sorted({f.parts[0] for f in m.distribution('source-fastbill').files})))"
+    )
+    assert "fastbill_sandbox" not in tops and "source_fastbill" in tops
+    assert not (venv.site_packages / "fastbill_sandbox").exists()
 
 
 def _messages(done: subprocess.CompletedProcess[str], kind: str) -> list[dict[str, Any]]:

@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from integration_tests.sandbox import FastbillSandbox
-from integration_tests.sandbox.data import CURRENT_MONTH_TIME_ENTRIES, STREAM_SERVICES
+from fastbill_sandbox import FastbillSandbox
+from fastbill_sandbox.data import CURRENT_MONTH_TIME_ENTRIES, stream_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "pyairbyte_duckdb.py"
@@ -46,8 +46,7 @@ def sandbox() -> Iterator[FastbillSandbox]:
 
 @pytest.fixture(scope="module")
 def expected_rows(sandbox: FastbillSandbox) -> dict[str, int]:
-    counts = sandbox.counts()
-    rows = {stream: counts[STREAM_SERVICES[stream]] for stream in _pro_streams()}
+    rows = stream_counts(sandbox.counts(), _pro_streams())
     rows["time_entries"] -= CURRENT_MONTH_TIME_ENTRIES  # dated after end_date
     return rows
 
@@ -86,7 +85,7 @@ def test_first_read_loads_every_record(
 ) -> None:
     first, _, _ = two_reads
     parents = {stream: n for stream, n in first["rows"].items() if stream not in CHILDREN}
-    assert parents == expected_rows and sum(expected_rows.values()) == 1241
+    assert parents == expected_rows and sum(expected_rows.values()) == 1289
     assert {stream for stream, n in first["rows"].items() if n} - set(parents) == CHILDREN
     assert first["records_read"] == sum(first["rows"].values())
 
@@ -97,9 +96,9 @@ def test_second_read_into_the_same_cache_reads_full_refresh_streams_again(
     first, second, _ = two_reads
     assert second["rows"] == first["rows"]  # nothing lost, nothing doubled
     full_refresh = sum(n for stream, n in expected_rows.items() if stream not in INCREMENTAL)
-    # All 353 full-refresh records again (the trap would read 0), plus the time-entry lookback,
+    # All 401 full-refresh records again (the trap would read 0), plus the time-entry lookback,
     # plus the children of the full-refresh parents.
-    assert full_refresh == 353
+    assert full_refresh == 401
     children = sum(first["rows"][stream] for stream in FULL_REFRESH_CHILDREN)
     assert second["records_read"] == full_refresh + TIME_ENTRIES_IN_LOOKBACK + children
 

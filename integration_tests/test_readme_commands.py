@@ -71,7 +71,7 @@ def test_quick_start_keeps_its_two_commands() -> None:
 def test_run_it_yourself_covers_every_command() -> None:
     block = _bash_block("Run it yourself")
     for fragment in (
-        "-m integration_tests.sandbox",
+        "-m fastbill_sandbox",
         "--write-config secrets/sandbox.json",
         "main.py spec",
         "main.py check    --config secrets/sandbox.json",
@@ -136,7 +136,7 @@ def test_run_it_yourself_runs_as_written(tmp_path: Path) -> None:
 
 def test_write_config_writes_a_connector_config_and_removes_it_on_exit(tmp_path: Path) -> None:
     target = tmp_path / "nested" / "sandbox.json"
-    command = [sys.executable, "-m", "integration_tests.sandbox", "--size", "0.1",
+    command = [sys.executable, "-m", "fastbill_sandbox", "--size", "0.1",
                "--write-config", str(target)]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

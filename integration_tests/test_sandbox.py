@@ -15,14 +15,15 @@ from typing import Any
 import pytest
 import requests
 
-from integration_tests.sandbox import (
+from fastbill_sandbox import (
     DEFAULT_API_KEY,
     DEFAULT_USERNAME,
     FastbillSandbox,
     SandboxConfig,
 )
-from integration_tests.sandbox.data import STREAM_SERVICES, TIMEZONE
-from integration_tests.sandbox.server import AUTOMATIC_RULES, PRO_RULES
+from fastbill_sandbox.data import DOCUMENT_FOLDERS, STREAM_SERVICES, TIMEZONE
+from fastbill_sandbox.server import AUTOMATIC_RULES, PRO_RULES
+from unit_tests.fake_time import FakeClock
 
 AUTH = (DEFAULT_USERNAME, DEFAULT_API_KEY)
 REPO = Path(__file__).resolve().parents[1]
@@ -43,9 +44,15 @@ def automatic() -> Iterator[FastbillSandbox]:
 
 
 @pytest.fixture
-def fresh() -> Iterator[FastbillSandbox]:
+def clock() -> FakeClock:
+    """The fresh sandbox's time: its windows and its latency move only when a test says so."""
+    return FakeClock()
+
+
+@pytest.fixture
+def fresh(clock: FakeClock) -> Iterator[FastbillSandbox]:
     """A private Pro sandbox for tests that change knobs or data."""
-    with FastbillSandbox(edition="pro") as sandbox:
+    with FastbillSandbox(edition="pro", clock=clock, sleep=clock.sleep) as sandbox:
         yield sandbox
 
 
@@ -115,7 +122,8 @@ def test_each_service_answers_under_its_wrapper(
 ) -> None:
     sb: FastbillSandbox = request.getfixturevalue(edition)
     body = post(sb, {"SERVICE": service, "LIMIT": 3, "FILTER": WIDE}).json()
-    assert list(body["RESPONSE"]) == [wrapper]
+    beside = ["FOLDERS"] if service == "document.get" else []  # document.get lists both
+    assert list(body["RESPONSE"]) == [*beside, wrapper]
     records = body["RESPONSE"][wrapper]
     assert records and all(sb.dataset.table(service).pk in record for record in records)
 
@@ -284,11 +292,10 @@ def test_automatic_invoice_state_and_ignored_date_window(automatic: FastbillSand
 
 
 def test_rate_limit_gives_429_with_retry_after_and_rejections_cost_nothing(
-    fresh: FastbillSandbox,
+    fresh: FastbillSandbox, clock: FakeClock
 ) -> None:
     fresh.configure(rate_limit=5, rate_window_seconds=0.8)
     body = {"SERVICE": "template.get"}
-    started = time.monotonic()
     assert [post(fresh, body).status_code for _ in range(5)] == [200] * 5
     limited = post(fresh, body)
     assert limited.status_code == 429
@@ -297,7 +304,7 @@ def test_rate_limit_gives_429_with_retry_after_and_rejections_cost_nothing(
         "Too many requests: API limit reached, retry after 1 seconds"
     ]
     assert post(fresh, body).status_code == 429
-    time.sleep(max(0.0, 0.85 - (time.monotonic() - started)))
+    clock.sleep(0.85)
     assert post(fresh, body).status_code == 200  # the rejected calls did not extend the window
     stats = fresh.stats()
     assert (stats["served"], stats["rejected"], stats["busiest_window"]) == (6, 2, 5)
@@ -333,12 +340,11 @@ def test_rate_limit_as_errors_in_200(fresh: FastbillSandbox) -> None:
     assert 25 <= (accepted_from - now).total_seconds() <= 32
 
 
-def test_hourly_quota_uses_its_own_window(fresh: FastbillSandbox) -> None:
+def test_hourly_quota_uses_its_own_window(fresh: FastbillSandbox, clock: FakeClock) -> None:
     fresh.configure(rate_limit=None, hourly_quota=3, quota_window_seconds=0.6)
     body = {"SERVICE": "template.get"}
-    started = time.monotonic()
     assert [post(fresh, body).status_code for _ in range(4)] == [200, 200, 200, 429]
-    time.sleep(max(0.0, 0.65 - (time.monotonic() - started)))
+    clock.sleep(0.65)
     assert post(fresh, body).status_code == 200
     fresh.configure(hourly_quota=1, quota_window_seconds=3600)
     fresh.reset_limits()
@@ -402,11 +408,11 @@ def test_fault_sequence_is_deterministic_for_a_seed() -> None:
     assert run(7) != run(8)
 
 
-def test_latency_is_added_per_call(fresh: FastbillSandbox) -> None:
+def test_latency_is_added_per_call(fresh: FastbillSandbox, clock: FakeClock) -> None:
     fresh.configure(latency_ms=60)
-    started = time.monotonic()
     post(fresh, {"SERVICE": "template.get"})
-    assert time.monotonic() - started >= 0.06
+    post(fresh, {"SERVICE": "customer.get"})
+    assert clock.waits == [0.06, 0.06]  # waited by the sandbox before each answer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,10 +603,10 @@ def test_records_carry_every_field_the_schemas_declare(
     missing: dict[str, list[str]] = {}
     for schema_file in sorted(SCHEMAS.glob("*.json")):
         service = STREAM_SERVICES.get(schema_file.stem)
-        if service is None:
+        if service is None or schema_file.stem == "document_folders":  # tested on its own
             continue
         declared = set(json.loads(schema_file.read_text()).get("properties", {}))
-        declared = {f for f in declared if not f.startswith("_ab_")}  # the connector sets those
+        declared = {name for name in declared if not name.startswith("_ab_")}  # the connector's
         sandboxes = [sb for sb in (pro, automatic) if service in sb.rules]
         seen: set[str] = set()
         for sb in sandboxes:
@@ -611,12 +617,58 @@ def test_records_carry_every_field_the_schemas_declare(
     assert not missing, f"fields the schemas declare but the sandbox never sends: {missing}"
 
 
+def _documents_answer(sb: FastbillSandbox, **body: Any) -> dict[str, Any]:
+    reply = post(sb, {"SERVICE": "document.get", **body})
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json()["RESPONSE"])
+
+
+def test_document_get_answers_in_the_docs_shape_and_in_the_go_sdks(fresh: FastbillSandbox) -> None:
+    flat = _documents_answer(fresh, LIMIT=100)
+    assert list(flat) == ["FOLDERS", "DOCUMENTS"]
+    assert [f["FOLDER_ID"] for f in flat["FOLDERS"]] == [f[0] for f in DOCUMENT_FOLDERS]
+    assert len(flat["DOCUMENTS"]) == fresh.counts()["document.get"] == 40
+    filed = [d["FOLDER_ID"] for d in flat["DOCUMENTS"]]
+    assert [int(f["CONTENT_COUNT"]) for f in flat["FOLDERS"]] == [
+        filed.count(f["FOLDER_ID"]) for f in flat["FOLDERS"]
+    ]
+    assert "0" in filed  # documents at the top level, in no folder
+    declared = json.loads((SCHEMAS / "document_folders.json").read_text())["properties"]
+    assert all(set(folder) == set(declared) for folder in flat["FOLDERS"])
+
+    fresh.configure(document_shape="go-sdk")
+    nested = _documents_answer(fresh, LIMIT=100)
+    assert list(nested) == ["ITEMS"]
+    assert nested["ITEMS"]["DOCUMENTS"] == flat["DOCUMENTS"]
+    assert nested["ITEMS"]["FOLDERS"] == {f["FOLDER_ID"]: f for f in flat["FOLDERS"]}
+
+
+def test_document_get_pages_both_lists_and_filters_by_folder(pro: FastbillSandbox) -> None:
+    second = _documents_answer(pro, LIMIT=3, OFFSET=3)
+    assert [f["FOLDER_ID"] for f in second["FOLDERS"]] == ["15", "16"]
+    assert len(second["DOCUMENTS"]) == 3
+    inside = _documents_answer(pro, LIMIT=100, FILTER={"FOLDER_ID": "12"})
+    assert [f["FOLDER_ID"] for f in inside["FOLDERS"]] == ["14"]
+    assert {d["FOLDER_ID"] for d in inside["DOCUMENTS"]} == {"12"}
+
+
+def test_webhooks_and_documents_are_pro_only(
+    pro: FastbillSandbox, automatic: FastbillSandbox
+) -> None:
+    hooks = rows(pro, "webhook.get", LIMIT=100)
+    assert [h["WEBHOOK_ID"] for h in hooks] == ["15", "16", "17"]
+    assert all(h["ENDPOINT"].startswith("https://") and h["EVENTS"] for h in hooks)
+    for service in ("webhook.get", "document.get"):
+        errors = post(automatic, {"SERVICE": service}).json()["RESPONSE"]["ERRORS"]
+        assert service in errors[0]
+
+
 # ---------------------------------------------------------------------------------------------
 # CLI
 
 
 def test_cli_prints_the_connection_line_and_stops_on_sigterm() -> None:
-    command = [sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--size", "0.1"]
+    command = [sys.executable, "-m", "fastbill_sandbox", "--port", "0", "--size", "0.1"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bench.py --quick   # small sizes, under a minute (a smoke test)
 
 Every figure comes from this run on this machine: the connector runs as `main.py read` in its own
-process, and the FastBill sandbox in another (integration_tests/sandbox), so neither the sandbox
+process, and the FastBill sandbox in another (fastbill_sandbox), so neither the sandbox
 nor this script's bookkeeping counts against the connector's CPU time or memory. Records are
 counted from the connector's stdout, API calls by the sandbox, peak memory from the kernel's
 high-water mark of the connector process (VmHWM).
@@ -38,12 +38,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python scripts/bench.py` puts only scripts/ on the path
-    sys.path.insert(0, str(ROOT))
+from fastbill_sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME
+from fastbill_sandbox.data import BASE_COUNTS, STREAM_SERVICES, stream_counts
+from fastbill_sandbox.runner import command_line, parse_stdout, read_stream
 
-from integration_tests.sandbox import DEFAULT_API_KEY, DEFAULT_USERNAME  # noqa: E402
-from integration_tests.sandbox.data import BASE_COUNTS, STREAM_SERVICES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BENCH_DIR = ROOT / ".bench"
 WORK_DIR = BENCH_DIR / "work"  # configs, catalogs and connector logs of the latest run
@@ -61,7 +60,6 @@ RSS_GOAL_MB = 200
 SIZE_1_RECORDS = sum(BASE_COUNTS["pro"].values())
 STARTED = time.monotonic()
 # Both connectors print one message per line; the old CDK puts spaces after ':' and ','.
-RECORD_LINE = re.compile(rb'^\{"type": ?"RECORD", ?"record": ?\{"stream": ?"([^"]+)"')
 # Runs airbyte-source-fastbill's manifest from a file: its own entry point only loads the copy
 # packaged inside it, whose url_base is FastBill's production host.
 OLD_RUNNER = """\
@@ -104,11 +102,11 @@ class BenchError(Exception):
 
 
 class Sandbox:
-    """`python -m integration_tests.sandbox`, driven through its admin endpoints."""
+    """`python -m fastbill_sandbox`, driven through its admin endpoints."""
 
     def __init__(self, size: float, rate_limit: int | None, *flags: str) -> None:
         self._command = [
-            sys.executable, "-m", "integration_tests.sandbox", "--edition", "pro",
+            sys.executable, "-m", "fastbill_sandbox", "--edition", "pro",
             "--size", str(size), "--seed", "42", "--port", "0",
             "--rate-limit", str(rate_limit or 0), "--warm", *flags,
         ]  # fmt: skip
@@ -222,19 +220,17 @@ def run_connector(command: Sequence[str], label: str) -> Run:
 
 def count_records(stdout: IO[bytes]) -> Counter[str]:
     records: Counter[str] = Counter()
-    for line in stdout:
-        match = RECORD_LINE.match(line, 0, 200)
-        if match:
-            records[match.group(1).decode()] += 1
+    for _ in read_stream(stdout, records):
+        pass
     return records
 
 
 def run_json_lines(command: Sequence[str], message_type: str) -> dict[str, Any]:
     """The first message of a type from a spec/check/discover run."""
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    for line in done.stdout.splitlines():
-        if line.startswith("{") and f'"{message_type}"' in line[:40]:
-            message: dict[str, Any] = json.loads(line)
+    messages, _ = parse_stdout(done.stdout)
+    for message in messages:
+        if message["type"] == message_type:
             return message
     raise BenchError(f"no {message_type} from {' '.join(command)}:\n{done.stderr[-2000:]}")
 
@@ -249,8 +245,8 @@ class Connector:
     prefix: tuple[str, ...]  # the command before "read --config ..."
 
     def command(self, verb: str, config: Path, catalog: Path | None = None) -> list[str]:
-        extra = ["--catalog", str(catalog)] if catalog else []
-        return [*self.prefix, verb, "--config", str(config), *extra]
+        files = {"config": config, **({"catalog": catalog} if catalog else {})}
+        return command_line(verb, files, self.prefix)
 
     def catalog(self, config: Path, streams: Iterable[str] | None, label: str) -> Path:
         """A full-refresh catalog of the chosen streams, from this connector's own discover."""
@@ -352,8 +348,10 @@ def pacing_floor(calls: int, per_minute: int) -> float:
 
 
 def minimum_calls(counts: Mapping[str, int], streams: Iterable[str]) -> int:
-    """One call per full page of 100, plus the call that returns the last, short page."""
-    return sum(counts[STREAM_SERVICES[name]] // PAGE_SIZE + 1 for name in streams)
+    """One call per full page of 100, plus the call that returns the last, short page; streams
+    of one service (documents, document_folders) share its pages."""
+    services = {STREAM_SERVICES[name] for name in streams}
+    return sum(counts[service] // PAGE_SIZE + 1 for service in services)
 
 
 def measure(
@@ -391,7 +389,7 @@ def summary(
     run: Run, sandbox: Sandbox, names: list[str], per_minute: int | None = PER_MINUTE
 ) -> dict[str, Any]:
     stats = sandbox.stats()
-    expected = {name: sandbox.counts[STREAM_SERVICES[name]] for name in names}
+    expected = stream_counts(sandbox.counts, names)
     total = sum(run.records.values())
     return {
         "records": total,

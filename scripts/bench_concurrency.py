@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bench_concurrency.py --workers 1,3 --no-large
     .venv/bin/python scripts/bench_concurrency.py --latencies '' --large-workers 1,3 --output x
 
-The sandbox (integration_tests/sandbox, Pro, seed 42) refuses a call over 500 within any 60 s
+The sandbox (fastbill_sandbox, Pro, seed 42) refuses a call over 500 within any 60 s
 (HTTP 429, counted as "rejected") and sleeps `latency_ms` before each answer. Its size is the
 smallest (in steps of 0.01) whose 11 parent streams need --calls calls, floor(n/100)+1 each (the
 child streams read their parents' pages and cost no call). The connector runs as `main.py read`
@@ -50,7 +50,6 @@ from bench import (
     FULL,
     NEW,
     PER_MINUTE,
-    RECORD_LINE,
     ROOT,
     RSS_GOAL_MB,
     UNPACED,
@@ -65,7 +64,8 @@ from bench import (
     summary,
 )
 
-from integration_tests.sandbox.data import Dataset
+from fastbill_sandbox.data import Dataset
+from fastbill_sandbox.runner import read_stream
 
 PARENT_STREAMS = (
     "customers", "contacts", "invoices", "recurring_invoices", "revenues", "expenses",
@@ -124,14 +124,8 @@ def read(command: Sequence[str], label: str) -> tuple[Run, dict[str, Any]]:
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr)
         rss = PeakRss(process.pid)
         assert process.stdout is not None
-        for line in process.stdout:
-            match = RECORD_LINE.match(line, 0, 200)
-            if match:
-                records[match.group(1).decode()] += 1
-                continue
-            try:
-                message = json.loads(line)
-            except ValueError:
+        for message in read_stream(process.stdout, records):
+            if isinstance(message, bytes):
                 continue
             moment = round(time.monotonic() - began, 2)
             if message.get("type") == "LOG":

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/bench_faults.py                              # this checkout
     .venv/bin/python scripts/bench_faults.py --connector-root /tmp/old    # another checkout
 
-The sandbox (integration_tests/sandbox, run from this checkout whatever --connector-root says)
+The sandbox (fastbill_sandbox, run from this checkout whatever --connector-root says)
 serves a small Pro dataset with no rate limit and answers calls, in turn, with a 5xx, an HTTP 429
 with neither Retry-After nor a time in its text ("429bare"), a dropped connection and an HTML
 maintenance page. max_consecutive_faults caps the faults in a row for one request, so a client
@@ -38,7 +38,6 @@ from typing import Any
 
 from bench import (
     BENCH_DIR,
-    RECORD_LINE,
     ROOT,
     SIZE_1_RECORDS,
     WORK_DIR,
@@ -49,7 +48,8 @@ from bench import (
     progress,
 )
 
-from integration_tests.sandbox.data import STREAM_SERVICES
+from fastbill_sandbox.data import STREAM_SERVICES, stream_counts
+from fastbill_sandbox.runner import read_stream
 
 FAULT_KINDS = ("5xx", "429bare", "drop", "html")
 FAULT_RATE = 0.3
@@ -111,15 +111,10 @@ def run_read(
         timer = threading.Timer(timeout, process.kill)  # only this connector process
         timer.start()
         assert process.stdout is not None
-        for line in process.stdout:
-            match = RECORD_LINE.match(line, 0, 200)
-            if match:
-                records[match.group(1).decode()] += 1
-                continue
-            try:
-                message = json.loads(line)
-            except ValueError:  # not an Airbyte message: keep it with the log
-                log.write(json.dumps({"t": round(time.monotonic() - began, 2), "raw": str(line)}))
+        for message in read_stream(process.stdout, records):
+            if isinstance(message, bytes):  # not an Airbyte message: keep it with the log
+                raw = str(message)
+                log.write(json.dumps({"t": round(time.monotonic() - began, 2), "raw": raw}))
                 log.write("\n")
                 continue
             if message.get("type") == "LOG":
@@ -173,11 +168,7 @@ def bench_faults(args: argparse.Namespace) -> dict[str, Any]:
         wanted = None if args.all_streams else STREAM_SERVICES
         catalog = connector.catalog(config, wanted, f"faults-{args.label}")
         streams = [s["stream"]["name"] for s in json.loads(catalog.read_text())["streams"]]
-        expected = {
-            name: sandbox.counts[STREAM_SERVICES[name]]
-            for name in streams
-            if name in STREAM_SERVICES
-        }
+        expected = stream_counts(sandbox.counts, [n for n in streams if n in STREAM_SERVICES])
         sandbox.reset()
         clean = with_stats(
             run_read(

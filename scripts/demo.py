@@ -26,11 +26,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python scripts/demo.py` puts only scripts/ on the path
-    sys.path.insert(0, str(ROOT))
+from fastbill_sandbox import FastbillSandbox
 
-from integration_tests.sandbox import FastbillSandbox  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 if TYPE_CHECKING:
     from airbyte import Source

@@ -16,18 +16,16 @@ integration_tests/test_standard_suite.py regenerates the file in memory and comp
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+from fastbill_sandbox import FastbillSandbox
+from fastbill_sandbox.runner import run_connector
 
-from integration_tests.sandbox import FastbillSandbox  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TESTS = ROOT / "integration_tests"
 SAMPLE_CONFIG = TESTS / "sample_config.json"
@@ -60,16 +58,10 @@ def read_all(config: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 def _run_read(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
-        config_path = Path(tmp) / "config.json"
-        config_path.write_text(json.dumps(config))
-        command = [sys.executable, str(ROOT / "main.py"), "read", "--config", str(config_path)]
-        done = subprocess.run(
-            [*command, "--catalog", str(CATALOG)],
-            capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
-        )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"read exited {done.returncode}: {done.stdout[-2000:]}{done.stderr}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        run = run_connector("read", Path(tmp), config=config, catalog_path=CATALOG, timeout=120)
+    if run.exit_code != 0:
+        raise RuntimeError(f"read exited {run.exit_code}: {run.stdout_text()[-2000:]}{run.stderr}")
+    return run.messages
 
 
 def spread(records: list[dict[str, Any]], count: int = PER_STREAM) -> list[dict[str, Any]]:

@@ -138,7 +138,7 @@ run_image() {
 # Starts the sandbox on the host; its JSON announcement (url, credentials, counts) goes to $1.
 SANDBOX_PID=""
 start_sandbox() {
-    "$PYTHON" -m integration_tests.sandbox --edition pro --port 0 --rate-limit none > "$1" &
+    "$PYTHON" -m fastbill_sandbox --edition pro --port 0 --rate-limit none > "$1" &
     SANDBOX_PID=$!
     for _ in $(seq 1 100); do
         [[ -s "$1" ]] && return

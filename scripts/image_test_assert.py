@@ -23,9 +23,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from fastbill_sandbox.runner import parse_stdout
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python scripts/image_test_assert.py` puts only scripts/ there
-    sys.path.insert(0, str(ROOT))
 
 # A small catalog: one stream per kind of read (plain list, edition-shared, windowed history).
 STREAMS = ["customers", "products", "templates", "invoices"]
@@ -50,13 +50,9 @@ def services(config: dict[str, Any]) -> dict[str, str]:
 
 
 def messages(path: Path) -> list[dict[str, Any]]:
-    found = []
-    for line in path.read_text().splitlines():
-        try:
-            message = json.loads(line)
-        except ValueError:
-            sys.exit(f"{path.name}: not an Airbyte message: {line[:200]!r}")
-        found.append(message)
+    found, noise = parse_stdout(path.read_text())
+    if noise:
+        sys.exit(f"{path.name}: not an Airbyte message: {noise[0][:200]!r}")
     return found
 
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from zoneinfo import ZoneInfo
 
 import pendulum
 import requests
@@ -24,6 +25,8 @@ SKEW_TOLERANCE = timedelta(minutes=5)
 PLAUSIBLE_SKEW = timedelta(days=1)
 # FastBill keeps dates and timestamps in German local time, without a zone.
 FASTBILL_TIMEZONE = "Europe/Berlin"
+# Without zone data on the system (slim images), zoneinfo reads the tzdata package pendulum needs.
+FASTBILL_ZONE = ZoneInfo(FASTBILL_TIMEZONE)
 
 
 def local_now() -> datetime:
@@ -93,6 +96,44 @@ def fastbill_today(now: datetime | None = None) -> date:
     """Today where FastBill's dates are written: a sync at 00:30 in Berlin reads that day too."""
     moment = pendulum.instance(now or local_now())
     return moment.in_timezone(FASTBILL_TIMEZONE).date()
+
+
+def fastbill_reading(moment: datetime) -> datetime:
+    """What FastBill's clock reads at `moment`: German local time, naive, as LASTUPDATE is."""
+    return moment.astimezone(FASTBILL_ZONE).replace(tzinfo=None)
+
+
+def read_again_later(moment: datetime) -> bool:
+    """Whether FastBill's clock shows `moment`'s reading once more, after it goes back an hour.
+
+    German local time goes back an hour once a year (03:00 CEST becomes 02:00 CET): the moments
+    of the first of the two hours from 02:00 are the ones whose readings come again.
+    """
+    local = moment.astimezone(FASTBILL_ZONE)
+    before, after = local.utcoffset(), local.replace(fold=1).utcoffset()
+    return not local.fold and before is not None and after is not None and after < before
+
+
+def lowest_reading_from(moment: datetime) -> datetime:
+    """The lowest reading of FastBill's clock at `moment` or at any later moment (naive).
+
+    For a moment whose reading comes again, the reading where the second hour begins (02:00);
+    elsewhere, the hour skipped in spring included (no moment reads so), its own reading.
+    """
+    if not read_again_later(moment):
+        return fastbill_reading(moment)
+    # The clocks go back within the next hour: find that instant to the second, and read it.
+    local = moment.astimezone(FASTBILL_ZONE)
+    before = local.utcoffset() or timedelta()
+    low = moment.astimezone(timezone.utc)
+    high = low + (before - (local.replace(fold=1).utcoffset() or timedelta()))
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(FASTBILL_ZONE).utcoffset() == before:
+            low = middle
+        else:
+            high = middle
+    return fastbill_reading(high).replace(microsecond=0)
 
 
 def _warn(warn: Warn | None, kind: str, text: str) -> None:

@@ -4,7 +4,7 @@ The error handler notes the kind of each answer that went wrong, per stream; a s
 it. When the CDK reports a stream as failed, the source looks the kind up here (never in the
 message text, which may be reworded) and decides whether the whole sync must stop:
 - rejected credentials: every stream would fail the same way (the handler proved it with one
-  call that works for every account, errors.Credentials);
+  call that works for every account, context.Credentials);
 - an unreachable host: only when a call that proves reachability fails too; otherwise the
   trouble is that service's, the stream fails named, and the others complete.
 """

@@ -1,21 +1,27 @@
 """Incremental sync by date window: the state, the plan of windows, and which records are news.
 
-A sync from saved state reads three kinds of records (README, "Incremental sync"):
+A sync from saved state reads three kinds of records (docs/fastbill.md, "Incremental sync"):
 1. records dated after the last sync (the "created" pass, by invoice/estimate/time date);
-2. records paid since the last sync (the "paid" pass, by PAID_DATE) where the service filters by it;
+2. records dated before the created pass and paid since the last sync (the "paid" pass, by
+   PAID_DATE and END_DATE together) where the service filters by payment;
 3. records changed within `lookback_days` before the saved position (the created pass starts that
    many days early), emitted only if their LASTUPDATE moved past the saved cursor.
+Records the last sync delivered in the minutes its cursor stops short of are skipped while
+unchanged (margin.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from source_fastbill import margin
+from source_fastbill.clock import fastbill_reading, lowest_reading_from, read_again_later
 from source_fastbill.config import DEFAULT_START_DATE, EARLIEST_DATE, ConfigError, FastbillConfig
+from source_fastbill.margin import Seen, Version
 from source_fastbill.normalize import Unconvertible, to_date, to_timestamp
 
 CREATED, PAID = "created", "paid"
@@ -44,6 +50,10 @@ class DateFilter:
                 sent[end_key] = end.isoformat()
         return sent
 
+    def until(self, end: date) -> dict[str, str]:
+        """The filter for "on or before `end`" alone."""
+        return {end_key: end.isoformat() for _, end_key in self.bounds}
+
 
 @dataclass(frozen=True)
 class SyncState:
@@ -54,6 +64,8 @@ class SyncState:
     synced_until: date | None = None  # windows up to this date were read by a completed sync
     # {"v": 2, "pass": "created"|"paid", "from": next window (created), "start", "end"}
     resume: dict[str, Any] | None = None
+    # key -> (LASTUPDATE, PAID_DATE) delivered by the last completed sync past its positions
+    delivered: Mapping[str, Version] = field(default_factory=dict)
 
     @classmethod
     def parse(
@@ -73,7 +85,7 @@ class SyncState:
 
     @classmethod
     def _parse(cls, raw: dict[str, Any], cursor_field: str) -> SyncState:
-        known = {cursor_field, "PAID_DATE", "synced_until", "resume"}
+        known = {cursor_field, "PAID_DATE", "synced_until", "resume", margin.STATE_KEY}
         if not raw.keys() <= known or ("synced_until" not in raw and "resume" not in raw):
             raise ValueError("unknown keys or no position")
         resume = raw.get("resume")
@@ -90,6 +102,7 @@ class SyncState:
             paid=_checked(raw.get("PAID_DATE"), "date"),
             synced_until=_date_or_none(raw.get("synced_until")),
             resume=dict(resume) if resume else None,
+            delivered=margin.parse(raw.get(margin.STATE_KEY)),
         )
 
     def to_dict(self, cursor_field: str) -> dict[str, Any]:
@@ -102,10 +115,18 @@ class SyncState:
             saved["synced_until"] = self.synced_until.isoformat()
         if self.resume:
             saved["resume"] = dict(self.resume)
+        if self.delivered:
+            saved[margin.STATE_KEY] = margin.dump(self.delivered)
         return saved
 
     def finished(
-        self, cursor: str | None, paid: str | None, end: date, started: datetime, today: date
+        self,
+        cursor: str | None,
+        paid: str | None,
+        end: date,
+        started: datetime,
+        today: date,
+        read: Iterable[Seen] = (),
     ) -> SyncState:
         """The state after a completed read that began at `started` (clock.safe_now).
 
@@ -113,12 +134,18 @@ class SyncState:
         sync pages on, on a page already read, must still count as news next time, and one
         record dated in the future (bad data, a skewed clock) must not hide every later edit.
         An end_date in the future is read, but saved as today: tomorrow's invoices are news.
+        The records `read` (each delivered, by this sync or an earlier one) that these positions
+        would call news are remembered, so that the next sync skips them while unchanged.
         """
-        return SyncState(
+        after = SyncState(
             cursor=oldest(newest(self.cursor, cursor), cursor_cap(started)),
             paid=oldest(newest(self.paid, paid), paid_cap(started)),
             synced_until=min(max(self.synced_until or end, end), today),
         )
+        return replace(after, delivered=margin.keep(read, after.news_by_position))
+
+    def news_by_position(self, record: Seen) -> bool:
+        return _news_by_position(self, record.day, record.version[0], record.version[1])
 
     def dates(self) -> Iterator[tuple[str, str]]:
         """Every date the state holds, as (what, YYYY-MM-DD...), for the range check."""
@@ -132,19 +159,52 @@ class SyncState:
                 yield f"resume.{key}", self.resume[key]
 
 
+class ReadLog:
+    """The records a read went through that the state it saves may have to remember.
+
+    Only those past the caps of the read's start can be news by the saved positions: a record
+    changed (paid, dated) no later than them is behind the positions saved at the end, so it is
+    not kept here. Leaving one out is safe either way: it would only be delivered once more.
+    """
+
+    def __init__(self, key_field: str, date_field: str, change_field: str | None) -> None:
+        self.fields = key_field, date_field, change_field
+        self.kept: list[Seen] = []
+        self._caps: tuple[datetime, str, str, str] | None = None
+
+    def note(self, record: Mapping[str, Any], started: datetime | None) -> None:
+        one = margin.seen(record, *self.fields)
+        if one is None or started is None:
+            return
+        if self._caps is None or self._caps[0] != started:
+            today = fastbill_reading(started).date().isoformat()
+            self._caps = (started, cursor_cap(started), paid_cap(started), today)
+        _, cursor, paid, today = self._caps
+        changed, paid_on = one.version
+        if changed > cursor or (paid_on or "") > paid or (one.day or "") > today:
+            self.kept.append(one)
+
+
 def cursor_cap(started: datetime) -> str:
     """The latest LASTUPDATE a read that began at `started` may save.
 
-    FastBill writes LASTUPDATE without a zone, in German local time as far as anyone knows; UTC
-    is never later than that, so the UTC reading of the start is safe either way.
+    FastBill writes LASTUPDATE in German local time, without a zone: the cap is the reading of
+    FastBill's clock CURSOR_MARGIN before the start, so that every change at the start or later
+    reads higher. Where that reading comes again after the clocks go back in October, the cap is
+    the second before the repeated hour: a LASTUPDATE in that hour counts as the later of its two
+    moments, and is news until a sync has begun after both.
     """
-    moment = started.astimezone(timezone.utc) - CURSOR_MARGIN
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    moment = started - CURSOR_MARGIN
+    cap = lowest_reading_from(moment)
+    if read_again_later(moment):
+        cap -= timedelta(seconds=1)  # the reading where the clocks went back is a later change
+    return cap.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def paid_cap(started: datetime) -> str:
-    # A payment booked on the day the read began may have landed after its page was read.
-    return (started.astimezone(timezone.utc).date() - timedelta(days=1)).isoformat()
+    # A payment booked on the day the read began (FastBill's day) may have landed after its page
+    # was read.
+    return (fastbill_reading(started).date() - timedelta(days=1)).isoformat()
 
 
 def oldest(current: str | None, cap: str) -> str | None:
@@ -234,41 +294,46 @@ class Plan:
             return False
         if resume["pass"] == CREATED:
             return start <= date.fromisoformat(resume["from"]) <= self.end
-        return self._paid_from(state) is not None
+        return self._paid_from(state, start) is not None
 
-    def _paid_from(self, state: SyncState) -> date | None:
-        if not self.paid_filter:
+    def _paid_from(self, state: SyncState, origin: date) -> date | None:
+        """Where the paid pass starts; None where there is none.
+
+        The paid pass reads the records dated before `origin` (where the created pass began)
+        and paid since the last sync (a first sync: since start_date). A created pass from the
+        default start_date reads all history: nothing older can be paid, so there is none.
+        """
+        if not self.paid_filter or origin <= DEFAULT_START_DATE:
             return None
+        start = self.config.start_date
         if state.synced_until:
-            start = state.synced_until - timedelta(days=self.config.lookback_days)
-        elif self._start_bounded:  # a first sync: dated before start_date, paid since
-            start = self.config.start_date
-        else:
-            return None
+            start = max(start, state.synced_until - timedelta(days=self.config.lookback_days))
         return start if start <= self.end else None
 
     def incremental(self, state: SyncState) -> Iterator[dict[str, Any]]:
-        paid_from = self._paid_from(state)
+        # Where this plan's created pass began: carried by every marker, checked on resume.
+        origin = (
+            date.fromisoformat(state.resume["start"]) if state.resume else self._created_from(state)
+        )
+        paid_from = self._paid_from(state, origin)
         created_from: date | None
         if state.resume and state.resume["pass"] == PAID:
             created_from = None
         elif state.resume:
             created_from = date.fromisoformat(state.resume["from"])
         else:
-            created_from = self._created_from(state)
-        # Where this plan's created pass began: carried by every marker, checked on resume.
-        origin = state.resume["start"] if state.resume else self._created_from(state).isoformat()
+            created_from = origin
         windows = list(_windows(created_from, self.end)) if created_from else []
         for index, (start, stop) in enumerate(windows):
             if index + 1 < len(windows):
                 then: dict[str, Any] | None = self._marker(
-                    CREATED, origin, windows[index + 1][0].isoformat()
+                    CREATED, origin.isoformat(), windows[index + 1][0].isoformat()
                 )
             else:
-                then = self._marker(PAID, origin) if paid_from else None
+                then = self._marker(PAID, origin.isoformat()) if paid_from else None
             yield self._slice(CREATED, self.date_filter, start, stop, then)
-        if self.paid_filter and paid_from:
-            yield self._slice(PAID, self.paid_filter, paid_from, self.end, None)
+        if paid_from:
+            yield self._paid_slice(paid_from, origin)
 
     def full_refresh(self, windowed: bool) -> Iterator[dict[str, Any]]:
         """The records a first incremental sync emits: dated, or paid, from start_date on.
@@ -279,12 +344,25 @@ class Plan:
         if not (windowed or self._start_bounded or self.config.end_date):
             yield {"pass": CREATED, "filter": {}, "window": None, "then": None}
             return
-        paid = self.paid_filter if self._start_bounded else None
         start = self.config.start_date
-        then = self._marker(PAID, start.isoformat()) if paid else None
+        paid_from = self._paid_from(SyncState(), start)
+        then = self._marker(PAID, start.isoformat()) if paid_from else None
         yield self._slice(CREATED, self.date_filter, start, self.end, then)
-        if paid:
-            yield self._slice(PAID, paid, start, self.end, None)
+        if paid_from:
+            yield self._paid_slice(paid_from, start)
+
+    def _paid_slice(self, paid_from: date, origin: date) -> dict[str, Any]:
+        """Paid from `paid_from` on, dated before `origin`: the created pass read the others.
+
+        Were FastBill to ignore one of the two filters, the answer would be more records, not
+        fewer: the window drops those dated later, the stream's dedupe those read already.
+        """
+        assert self.paid_filter
+        dated_before = origin - timedelta(days=1)
+        paid = self._slice(PAID, self.paid_filter, paid_from, self.end, None)
+        paid["filter"] |= self.date_filter.until(dated_before)
+        paid["window"]["and"] = {"field": self.date_filter.field, "end": dated_before.isoformat()}
+        return paid
 
     def _marker(self, pass_: str, origin: str, next_from: str | None = None) -> dict[str, Any]:
         marker: dict[str, Any] = {"v": MARKER_VERSION, "pass": pass_}
@@ -326,28 +404,48 @@ def _windows(start: date, end: date) -> Iterator[tuple[date, date]]:
         start = stop + timedelta(days=1)
 
 
-def in_window(record: Mapping[str, Any], window: Mapping[str, str] | None) -> bool:
-    """Guards against a date filter the server ignored: such records belong to another window."""
+def in_window(record: Mapping[str, Any], window: Mapping[str, Any] | None) -> bool:
+    """Guards against a date filter the server ignored: such records belong to another window.
+
+    A window may hold a second one under "and" (the paid pass: paid in its range, dated before
+    the created pass), and a window without "start" is open towards the past.
+    """
     if not window:
         return True
     value = record.get(window["field"])
     day = value[:10] if isinstance(value, str) else None
-    return day is None or window["start"] <= day <= window["end"]
+    inside = day is None or window.get("start", "") <= day <= window["end"]
+    return inside and in_window(record, window.get("and"))
 
 
 def is_news(
-    record: Mapping[str, Any], start: SyncState, date_field: str, change_field: str | None
+    record: Mapping[str, Any],
+    start: SyncState,
+    date_field: str,
+    change_field: str | None,
+    key_field: str | None = None,
 ) -> bool:
-    """Whether a record read from state is new or changed since the sync that saved the state."""
+    """Whether a record read from state is new or changed since the sync that saved the state.
+
+    A record that sync delivered as it is now (key, LASTUPDATE, PAID_DATE) is not news, whatever
+    the positions say; `key_field` names the key the memory goes by.
+    """
+    if key_field and margin.remembered(
+        start.delivered, margin.seen(record, key_field, date_field, change_field)
+    ):
+        return False
+    changed = record.get(change_field) if change_field else None
+    return _news_by_position(start, record.get(date_field), changed, record.get("PAID_DATE"))
+
+
+def _news_by_position(start: SyncState, day: Any, changed: Any, paid: Any) -> bool:
     if start.synced_until is None and start.cursor is None:
         return True
-    day = record.get(date_field)
     if isinstance(day, str) and start.synced_until and day[:10] > start.synced_until.isoformat():
         return True  # dated after the last completed sync read its windows: never delivered
-    changed = record.get(change_field) if change_field else None
     if changed is None or start.cursor is None or changed > start.cursor:
         return True
-    paid = record.get("PAID_DATE")
+    # FastBill is not known to move LASTUPDATE when an invoice is paid.
     return bool(paid and start.paid and paid > start.paid)
 
 

@@ -38,6 +38,7 @@ class Tally:
     refused: int = 0  # quota or limit refusals
     records: int = 0
     nulled: int = 0  # values emitted as null because they were not valid for their type
+    unused: int = 0  # calls asked ahead whose answers the read did not need (read_ahead.py)
     waits: list[tuple[str, float, float]] = field(default_factory=list)  # kind, start, end
 
     def add(self, other: Tally) -> None:
@@ -45,6 +46,7 @@ class Tally:
         self.refused += other.refused
         self.records += other.records
         self.nulled += other.nulled
+        self.unused += other.unused
         self.waits.extend(other.waits)
 
     def waited(self, kind: str, now: float) -> float:
@@ -107,6 +109,14 @@ class Ledger:
             self.tallies.setdefault(stream, Tally()).waits.append(
                 (kind, start, start + max(seconds, 0.0))
             )
+
+    def asked_ahead_unused(self, stream: str) -> None:
+        with self._lock:
+            self.tallies.setdefault(stream, Tally()).unused += 1
+
+    def any_refused(self) -> bool:
+        with self._lock:
+            return any(tally.refused for tally in self.tallies.values())
 
     def emitted(self, stream: str, count: int = 1) -> None:
         self.tallies.setdefault(stream, Tally()).records += count
@@ -175,9 +185,10 @@ def _describe(tally: Tally, now: float) -> str:
         if tally.nulled
         else ""
     )
+    unused = f" ({tally.unused:,} asked ahead, not needed)" if tally.unused else ""
     return (
-        f"{tally.records:,} records, {tally.calls:,} API calls, {tally.refused:,} refused; "
-        f"{nulled}waited: {waits}"
+        f"{tally.records:,} records, {tally.calls:,} API calls{unused}, {tally.refused:,} "
+        f"refused; {nulled}waited: {waits}"
     )
 
 
@@ -199,6 +210,7 @@ class Progress:
         self.ledger, self.every = ledger, every
         self._last: dict[str, float] = {}
         self._status: dict[str, AirbyteStreamStatus] = {}
+        self._about: dict[str, int] = {}  # the record count of each stream's last complete sync
 
     def observe(self, message: AirbyteMessage) -> None:
         """Every message of the sync: records count, stream statuses tell each stream's state."""
@@ -209,6 +221,9 @@ class Progress:
         status = trace.stream_status if trace else None
         if status is not None:
             self._status[status.stream_descriptor.name] = status.status
+        guess = trace.estimate if trace else None
+        if guess is not None and guess.row_estimate is not None:
+            self._about[guess.name] = guess.row_estimate
 
     def outcomes(self, streams: Iterable[str], failed: Iterable[str]) -> dict[str, str]:
         """Each stream's outcome: one started and neither completed nor failed was cut short."""
@@ -235,6 +250,8 @@ class Progress:
         if now - self._last.setdefault(stream, now) >= self.every:
             self._last[stream] = now
             tally = self.ledger.tallies[stream]
+            about = self._about.get(stream)
+            of = f" (of about {about:,})" if about else ""
             logger.info(
-                f"{stream}: {tally.records:,} records and {tally.calls:,} API calls so far."
+                f"{stream}: {tally.records:,} records{of} and {tally.calls:,} API calls so far."
             )

@@ -33,6 +33,9 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+# Where a service's list sits under RESPONSE: one key, or alternatives tried in order, each a
+# dotted path, for a service answered in more than one shape (("DOCUMENTS", "ITEMS.DOCUMENTS")).
+Keys = str | tuple[str, ...]
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # strings (skipped) and brackets
 
 
@@ -179,14 +182,32 @@ def is_envelope(response: requests.Response) -> bool:
     return isinstance(part, dict) or part == []
 
 
-def has_list(response: requests.Response, key: str) -> bool:
+def has_list(response: requests.Response, key: Keys) -> bool:
     """Whether RESPONSE carries the service's list, or is empty altogether.
 
     An empty RESPONSE (`[]` or `{}`) is an empty list; a RESPONSE with other keys and not this
     one (`{"STATUS": "ok"}`) is not an answer to a list request.
     """
     part = response_part(response)
-    return key in part or not part
+    return _listed(part, key)[0] or not part
+
+
+def key_text(key: Keys) -> str:
+    """The key(s) in messages: RESPONSE.DOCUMENTS or RESPONSE.ITEMS.DOCUMENTS."""
+    return " or RESPONSE.".join((key,) if isinstance(key, str) else key)
+
+
+def _listed(part: dict[str, Any], key: Keys) -> tuple[bool, Any]:
+    """The first of the alternatives present in RESPONSE, and what it holds."""
+    for path in (key,) if isinstance(key, str) else key:
+        value: Any = part
+        for name in path.split("."):
+            if not isinstance(value, dict) or name not in value:
+                break
+            value = value[name]
+        else:
+            return True, value
+    return False, None
 
 
 def response_part(response: requests.Response) -> dict[str, Any]:
@@ -204,12 +225,12 @@ def errors(response: requests.Response) -> list[str]:
     return texts or [excerpt(json.dumps(found))]
 
 
-def entries(response: requests.Response, key: str) -> list[Any]:
+def entries(response: requests.Response, key: Keys) -> list[Any]:
     """Everything the server sent under `RESPONSE.<key>`, junk included: paging counts these."""
-    return as_list(response_part(response).get(key))
+    return as_list(_listed(response_part(response), key)[1])
 
 
-def rows(response: requests.Response, key: str) -> list[dict[str, Any]]:
+def rows(response: requests.Response, key: Keys) -> list[dict[str, Any]]:
     """The records under `RESPONSE.<key>`; an absent key is an empty page."""
     return [r for r in entries(response, key) if isinstance(r, dict)]
 

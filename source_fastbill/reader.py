@@ -37,7 +37,11 @@ from airbyte_cdk.utils.stream_status_utils import (
 )
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_fastbill import estimates
 from source_fastbill.concurrency import read_lanes
+from source_fastbill.interrupt import Interrupted
+from source_fastbill.normalize import Record
+from source_fastbill.streams import FastbillStream
 
 # A stream's terminal state from a full refresh, which must not be set back as its state.
 NO_CURSOR = {"__ab_no_cursor_state_message": True}
@@ -101,9 +105,12 @@ class Reader:
         self, stream: Stream, configured: ConfiguredAirbyteStream
     ) -> Iterator[AirbyteMessage]:
         name = configured.stream.name
-        state = self.state_manager.get_stream_state(name, stream.namespace)
+        saved = self.state_manager.get_stream_state(name, stream.namespace)
+        state, last_count = estimates.split(saved)
         if state == NO_CURSOR:
             state = {}
+        if last_count is not None:
+            yield estimates.estimate(name, last_count)
         if "state" in dir(stream):
             stream.state = state  # type: ignore[attr-defined]
             self.logger.info(f"Setting state of stream {name} to {state}")
@@ -116,15 +123,31 @@ class Reader:
             self.internal_config,
         )
         count = 0
-        for item in items:
-            message = _message(stream, item)
-            if message.type == Type.RECORD:
-                count += 1
-                if count == 1:
-                    yield stream_status_as_airbyte_message(
-                        configured.stream, AirbyteStreamStatus.RUNNING
-                    )
-            yield message
+        # A state message waits for the stream's next message: the last one, after the stream
+        # completed, carries the record count (estimates.py). Nothing is reordered.
+        held: AirbyteMessage | None = None
+        try:
+            for item in items:
+                message = _message(stream, item)
+                if held is not None:
+                    yield held
+                    held = None
+                if message.type == Type.STATE:
+                    held = message
+                    continue
+                if message.type == Type.RECORD:
+                    count += 1
+                    if count == 1:
+                        yield stream_status_as_airbyte_message(
+                            configured.stream, AirbyteStreamStatus.RUNNING
+                        )
+                yield message
+        except (Exception, Interrupted):  # the stream failed or the sync stops: states as read
+            if held is not None:
+                yield held
+            raise
+        if held is not None:
+            yield estimates.counted(held, count)
         self.logger.info(f"Read {count} records from {name} stream")
 
     def _failed(
@@ -145,8 +168,11 @@ class Reader:
 
 
 def _message(stream: Stream, item: Any) -> AirbyteMessage:
+    """The one place a record becomes a message; one with nulled values carries them in meta."""
     if isinstance(item, AirbyteMessage):
         return item
+    if isinstance(item, Record) and item.nulled and isinstance(stream, FastbillStream):
+        return stream.nulled_values.message(stream.name, stream.primary_key, item)
     return stream_data_to_airbyte_message(
         stream.name, item, stream.transformer, stream.get_json_schema()
     )

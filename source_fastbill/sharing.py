@@ -28,6 +28,7 @@ from airbyte_cdk.sources.streams.call_rate import LimiterSession
 from requests.structures import CaseInsensitiveDict
 
 from source_fastbill import interrupt
+from source_fastbill.read_ahead import ReadAhead
 
 # The folder's name carries the process id, so that a later run can tell a folder left behind
 # by a killed process (SIGKILL runs no cleanup) from one a running sync still uses.
@@ -140,11 +141,15 @@ def _running(pid: int) -> bool:
 class SharingSession(LimiterSession):
     """The CDK's rate-limited session, answering from the shared pages before the budget."""
 
-    def __init__(self, pages: SharedPages, **kwargs: Any) -> None:
+    def __init__(self, pages: SharedPages, ahead: ReadAhead | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.pages = pages
+        self.pages, self.ahead = pages, ahead
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         interrupt.check()  # a stopping process makes no further call, from any thread
         shared = self.pages.get(request)
-        return shared if shared is not None else super().send(request, **kwargs)
+        if shared is not None:
+            return shared
+        if self.ahead is not None:  # the answer asked ahead, if any (read_ahead.py)
+            return self.ahead.send(super().send, request, **kwargs)
+        return super().send(request, **kwargs)

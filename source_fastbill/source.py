@@ -111,7 +111,7 @@ class SourceFastbill(AbstractSource):
             raise
         finally:
             self._sync = None
-            context.pages.close()
+            context.close()
             outcomes = progress.outcomes(names, failed)
             for line in summary_lines(context.ledger, names, outcomes):
                 logger.info(line)

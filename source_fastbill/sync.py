@@ -23,10 +23,11 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_fastbill import masking
 from source_fastbill.children import by_name
 from source_fastbill.config import FastbillConfig
-from source_fastbill.errors import Credentials, SyncContext
+from source_fastbill.context import Credentials, SyncContext
 from source_fastbill.failures import Failure
 from source_fastbill.progress import Ledger
 from source_fastbill.quota import Quota, QuotaPolicy
+from source_fastbill.read_ahead import InFlight
 from source_fastbill.streams import Customers, EditionProbe, FastbillStream
 from source_fastbill.transport import quiet_cdk_retry_logs
 
@@ -85,7 +86,13 @@ class Sync:
         self.settings = settings
         ledger = Ledger()
         self.budget, quota = _budget_and_quota(settings, ledger)
-        self.context = SyncContext(ledger, quota, Credentials(prove=self.credentials_work))
+        self.context = SyncContext(
+            ledger,
+            quota,
+            Credentials(prove=self.credentials_work),
+            in_flight=InFlight(settings.num_workers),
+            speculate=lambda: not settings.requests_per_hour and not ledger.any_refused(),
+        )
 
     def stream_kwargs(self) -> dict[str, Any]:
         """What every stream of this sync is built with."""
@@ -107,7 +114,7 @@ class Sync:
         return stream(self.settings, **self.stream_kwargs(), check_call=True)
 
     def credentials_work(self) -> bool:
-        """One customer.get for one row: do the credentials work? (errors.Credentials)"""
+        """One customer.get for one row: do the credentials work? (context.Credentials)"""
         try:
             read_one_row(self.probe(Customers))
         except AirbyteTracedException as error:

@@ -21,6 +21,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from source_fastbill.cdk_seams import BoundedErrorsHttpClient, cdk_log_replaced
+from source_fastbill.read_ahead import ReadAhead
 from source_fastbill.sharing import SharedPages, SharingSession
 
 CHUNK = 64 * 1024
@@ -89,8 +90,14 @@ class DeadlineAdapter(HTTPAdapter):
 class FastbillHttpClient(BoundedErrorsHttpClient):
     """The CDK's HttpClient on the connector's session: shared pages, answer deadlines."""
 
-    def __init__(self, deadline_seconds: float, pages: SharedPages, **kwargs: Any) -> None:
-        session = SharingSession(pages, api_budget=kwargs["api_budget"])
+    def __init__(
+        self,
+        deadline_seconds: float,
+        pages: SharedPages,
+        ahead: ReadAhead | None = None,
+        **kwargs: Any,
+    ) -> None:
+        session = SharingSession(pages, ahead, api_budget=kwargs["api_budget"])
         adapter = DeadlineAdapter(deadline_seconds)
         session.mount("https://", adapter)
         session.mount("http://", adapter)

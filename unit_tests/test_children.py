@@ -12,7 +12,7 @@ from airbyte_cdk.test.entrypoint_wrapper import discover
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_fastbill import SourceFastbill
-from unit_tests.conftest import FakeFastbill, body, config, page, run_read
+from unit_tests.conftest import FakeFastbill, body, config, cursor_state, page, run_read
 
 TODAY = date(2026, 11, 21)
 CFG = config(start_date="2024-01-01")
@@ -30,13 +30,14 @@ PRO_CHILDREN = {
 }
 AUTOMATIC_CHILDREN = {
     "invoice_items": ("invoices", "ITEMS", ["INVOICE_ITEM_ID"], 1),
+    "invoice_vat_items": ("invoices", "VAT_ITEMS", ["INVOICE_ID", "VAT_PERCENT"], 1),
     "subscription_addons": ("subscriptions", "ADDONS", ["SUBSCRIPTION_ID", "ARTICLE_NUMBER"], 1),
 }
 
 
 @pytest.fixture(autouse=True)
 def frozen_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("source_fastbill.streams.fastbill_today", lambda: TODAY)
+    monkeypatch.setattr("source_fastbill.cursor.fastbill_today", lambda: TODAY)
 
 
 def invoice(id_: str, changed: str = "2026-01-02 10:00:00", **lists: Any) -> dict[str, Any]:
@@ -148,7 +149,12 @@ def test_a_changed_parent_re_emits_all_its_current_children_and_only_those(
 ) -> None:
     saved = {"LASTUPDATE": "2026-11-20T10:00:00", "synced_until": "2026-11-20"}
     window = body("invoice.get", START_DATE="2026-10-21", END_DATE="2026-11-21")
-    paid = body("invoice.get", START_PAID_DATE="2026-10-21", END_PAID_DATE="2026-11-21")
+    paid = body(
+        "invoice.get",
+        START_PAID_DATE="2026-10-21",
+        END_PAID_DATE="2026-11-21",
+        END_DATE="2026-10-20",
+    )
     api.expect(
         window,
         page(
@@ -174,10 +180,7 @@ def test_a_changed_parent_re_emits_all_its_current_children_and_only_those(
     assert [r["INVOICE_ITEM_ID"] for r in rows(output, "invoice_items")] == ["21", "23"]
     assert [r["INVOICE_ID"] for r in rows(output, "invoices")] == ["2"]
     assert len(api.mock.calls) == 2  # one read for both
-    states = {
-        m.state.stream.stream_descriptor.name: m.state.stream.stream_state.__dict__
-        for m in output.state_messages
-    }
+    states = {m.state.stream.stream_descriptor.name: cursor_state(m) for m in output.state_messages}
     assert states["invoice_items"] == states["invoices"]
 
 
@@ -247,7 +250,12 @@ def test_an_interrupted_child_sync_resumes_at_the_next_window_like_its_parent(
         page("INVOICES", [{**invoice("9", ITEMS=[item("91")]), "INVOICE_DATE": "2026-03-01"}]),
     )
     api.expect(
-        body("invoice.get", START_PAID_DATE="2024-01-01", END_PAID_DATE="2026-11-21"),
+        body(
+            "invoice.get",
+            START_PAID_DATE="2024-01-01",
+            END_PAID_DATE="2026-11-21",
+            END_DATE="2023-12-31",
+        ),
         page("INVOICES", []),
     )
     state = StateBuilder().with_stream_state("invoice_items", resume).build()
@@ -255,5 +263,5 @@ def test_an_interrupted_child_sync_resumes_at_the_next_window_like_its_parent(
     output = run_read(CFG, "invoice_items", mode=SyncMode.incremental, state=state)
 
     assert [r["INVOICE_ITEM_ID"] for r in rows(output, "invoice_items")] == ["91"]
-    final = output.state_messages[-1].state.stream.stream_state.__dict__
+    final = cursor_state(output.state_messages[-1])
     assert final["synced_until"] == "2026-11-21" and "resume" not in final

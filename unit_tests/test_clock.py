@@ -48,7 +48,7 @@ LOG = logging.getLogger("test")
 @pytest.fixture(autouse=True)
 def at_noon(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     clock.now = NOW.timestamp()
-    monkeypatch.setattr("source_fastbill.streams.fastbill_today", lambda: TODAY)
+    monkeypatch.setattr("source_fastbill.cursor.fastbill_today", lambda: TODAY)
     return clock
 
 
@@ -62,8 +62,10 @@ def window(start: str, end: str) -> dict[str, Any]:
     return body("invoice.get", START_DATE=start, END_DATE=end)
 
 
-def paid_window(start: str, end: str) -> dict[str, Any]:
-    return body("invoice.get", START_PAID_DATE=start, END_PAID_DATE=end)
+def paid_window(start: str, end: str, dated_before: str) -> dict[str, Any]:
+    """The paid pass: paid in [start, end] and dated on or before `dated_before`, the day before
+    the created pass began (it read the others)."""
+    return body("invoice.get", START_PAID_DATE=start, END_PAID_DATE=end, END_DATE=dated_before)
 
 
 def invoices(*changed: str, day: str = "2026-11-20") -> dict[str, Any]:
@@ -96,18 +98,18 @@ def test_a_fast_server_clock_does_not_let_the_cursor_pass_the_local_clock(
     # An edit made at 12:30 UTC, during or after this sync, must still be news next time.
     header = {"Date": format_datetime(server, usegmt=True)}
     api.expect(window("2026-10-21", "2026-11-21"), invoices("2026-11-21 14:00:00"), headers=header)
-    api.expect(paid_window("2026-10-21", "2026-11-21"), invoices(), headers=header)
+    api.expect(paid_window("2026-10-21", "2026-11-21", "2026-10-20"), invoices(), headers=header)
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of(SAVED))
 
-    assert final_state(output)["LASTUPDATE"] == cursor_cap(NOW) == "2026-11-21T11:50:00"
+    assert final_state(output)["LASTUPDATE"] == cursor_cap(NOW) == "2026-11-21T12:50:00"
     assert output.is_in_logs("FastBill's clock")
 
 
 def test_a_server_clock_in_1970_does_not_pin_the_cursor(api: FakeFastbill) -> None:
     header = {"Date": "Thu, 01 Jan 1970 00:00:00 GMT"}
     api.expect(window("2026-10-21", "2026-11-21"), invoices("2026-11-21 09:00:00"), headers=header)
-    api.expect(paid_window("2026-10-21", "2026-11-21"), invoices(), headers=header)
+    api.expect(paid_window("2026-10-21", "2026-11-21", "2026-10-20"), invoices(), headers=header)
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of(SAVED))
 
@@ -118,7 +120,7 @@ def test_a_server_clock_in_1970_does_not_pin_the_cursor(api: FakeFastbill) -> No
 def test_a_future_end_date_is_read_but_synced_until_is_saved_as_today(api: FakeFastbill) -> None:
     api.expect(window("2026-10-21", "2026-12-31"), invoices())  # future-dated invoices exist
     api.expect(window("2027-01-01", "2027-12-31"), invoices())
-    api.expect(paid_window("2026-10-21", "2027-12-31"), invoices())
+    api.expect(paid_window("2026-10-21", "2027-12-31", "2026-10-20"), invoices())
     cfg = config(start_date="2024-01-01", end_date="2027-12-31")
 
     output = run_read(cfg, "invoices", mode=INCREMENTAL, state=state_of(SAVED))
@@ -145,7 +147,7 @@ def test_a_foreign_paid_marker_is_not_followed_and_the_history_is_read(
     )
     api.expect(window("2025-01-01", "2025-12-31"), invoices())
     api.expect(window("2026-01-01", "2026-11-21"), invoices())
-    api.expect(paid_window("2024-01-01", "2026-11-21"), invoices())
+    api.expect(paid_window("2024-01-01", "2026-11-21", "2023-12-31"), invoices())
 
     output = run_read(
         CFG, "invoices", mode=INCREMENTAL, state=state_of({"resume": {"pass": "paid"}})
@@ -157,7 +159,7 @@ def test_a_foreign_paid_marker_is_not_followed_and_the_history_is_read(
 
 def test_an_old_created_marker_reads_again_from_the_saved_position(api: FakeFastbill) -> None:
     api.expect(window("2026-10-21", "2026-11-21"), invoices())
-    api.expect(paid_window("2026-10-21", "2026-11-21"), invoices())
+    api.expect(paid_window("2026-10-21", "2026-11-21", "2026-10-20"), invoices())
     old = {**SAVED, "resume": {"pass": "created", "from": "2026-11-21"}}
 
     output = run_read(CFG, "invoices", mode=INCREMENTAL, state=state_of(old))
@@ -177,7 +179,8 @@ def test_the_safe_moment_never_passes_either_plausible_clock(offset: int) -> Non
     assert moment <= local
     if clocks.plausible(server, local):
         assert moment <= server
-    assert cursor_cap(moment) <= (local - CURSOR_MARGIN).strftime("%Y-%m-%dT%H:%M:%S")
+    # The cap is FastBill's (German) reading of the earlier clock, less the margin.
+    assert cursor_cap(moment) <= clocks.fastbill_reading(local - CURSOR_MARGIN).isoformat()
 
 
 @given(
@@ -259,7 +262,12 @@ def test_clocks_that_disagree_are_said_once_per_sync(api: FakeFastbill) -> None:
             "INVOICES" if service == "invoice.get" else "REVENUES", []
         ), headers=header)  # fmt: skip
         api.expect(
-            body(service, START_PAID_DATE="2026-10-21", END_PAID_DATE="2026-11-21"),
+            body(
+                service,
+                START_PAID_DATE="2026-10-21",
+                END_PAID_DATE="2026-11-21",
+                END_DATE="2026-10-20",
+            ),
             page("INVOICES" if service == "invoice.get" else "REVENUES", []),
             headers=header,
         )

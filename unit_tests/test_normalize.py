@@ -17,9 +17,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from source_fastbill import protocol
-from source_fastbill.normalize import Nulled, convert, normalize_value, parse_number
-from source_fastbill.streams import NORMALIZER, _schema
+from source_fastbill.normalize import (
+    FastbillTransformer,
+    Nulled,
+    convert,
+    normalize_value,
+    parse_number,
+)
+from source_fastbill.streams import _schema
 from unit_tests.conftest import FakeFastbill, body, config, page, run_read
+
+NORMALIZER = FastbillTransformer()
 
 SCHEMAS = Path(__file__).parents[1] / "source_fastbill" / "schemas"
 
@@ -306,7 +314,7 @@ def test_a_comma_before_exactly_three_digits_is_ambiguous_and_never_guessed(whol
 def test_a_nulled_value_is_in_meta_changes_the_log_and_the_summary(
     api: FakeFastbill, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("source_fastbill.streams.fastbill_today", lambda: date(2026, 11, 21))
+    monkeypatch.setattr("source_fastbill.cursor.fastbill_today", lambda: date(2026, 11, 21))
     customers = [{"CUSTOMER_ID": str(i), "CREATED": "2024-02-30 10:00:00"} for i in range(12)]
     customers.append({"CUSTOMER_ID": "99", "CUSTOMER_EXT_UID": False, "CREATED": "2024-02-29"})
     items = [{"INVOICE_ITEM_ID": "a", "UNIT_PRICE": "1.234,56"},

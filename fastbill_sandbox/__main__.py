@@ -1,6 +1,6 @@
 """Run the FastBill sandbox as a process: prints one JSON line, then serves until SIGTERM/SIGINT.
 
-python -m integration_tests.sandbox --edition pro --size 1 --seed 42 --port 0
+python -m fastbill_sandbox --edition pro --size 1 --seed 42 --port 0
 {"url": "http://127.0.0.1:41234/api/1.0/api.php", "username": "...", "api_key": "...", ...}
 
 With `--write-config secrets/sandbox.json` it also writes a connector config for the running
@@ -33,7 +33,7 @@ def _optional_int(text: str) -> int | None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m integration_tests.sandbox", description="Local FastBill API sandbox."
+        prog="python -m fastbill_sandbox", description="Local FastBill API sandbox."
     )
     parser.add_argument("--edition", choices=("pro", "automatic"), default="pro")
     parser.add_argument("--size", type=float, default=1.0, help="1.0 = about 1,300 records")
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         size=args.size,
         seed=args.seed,
         port=args.port,
+        record_calls=False,  # a long-running server: its counters are in stats()
         host=args.host,
         rate_limit=args.rate_limit,
         rate_window_seconds=args.rate_window_seconds,

@@ -23,7 +23,7 @@ import json
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -54,6 +54,8 @@ BASE_COUNTS: dict[str, dict[str, int]] = {
         "time.get": 300,
         "estimate.get": 60,
         "template.get": 3,
+        "document.get": 40,  # the documents; the folders are fixed (DOCUMENT_FOLDERS)
+        "webhook.get": 3,
     },
     "automatic": {
         "customer.get": 120,
@@ -80,6 +82,9 @@ STREAM_SERVICES: dict[str, str] = {
     "templates": "template.get",
     "subscriptions": "subscription.get",
     "coupons": "coupon.get",
+    "documents": "document.get",
+    "document_folders": "document.get",  # the same answers' FOLDERS: see stream_counts
+    "webhooks": "webhook.get",
 }
 
 # (first id, step): ids grow with the index and leave gaps, like a real account with deletions.
@@ -95,6 +100,8 @@ _ID_LAYOUT: dict[str, dict[str, tuple[int, int]]] = {
         "project.get": (3101, 5),
         "time.get": (700001, 2),
         "estimate.get": (8801, 3),
+        "document.get": (5001, 2),
+        "webhook.get": (15, 1),
     },
     "automatic": {
         "customer.get": (296526, 3),
@@ -319,6 +326,17 @@ def ascii_slug(text: str) -> str:
 
 def token(*parts: object) -> str:
     return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()
+
+
+SERVICE_UNITS = {"Std.", "Tag", "Pauschal", "Monat", "Wort", "km", "h"}
+
+
+def gln(*parts: object) -> str:
+    """A 13-digit GLN with its GS1 check digit, derived (no random draw: other data unchanged)."""
+    body = "40" + str(int(token("gln", *parts), 16))[:10]
+    weights = [1 if i % 2 == 0 else 3 for i in range(12)]
+    check = (10 - sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 10) % 10
+    return body + str(check)
 
 
 def zero_paid_date(rng: random.Random) -> str:
@@ -602,6 +620,13 @@ class Dataset:
     def template_id(self, t: int) -> int:
         return 1 if t == 0 else 3063 + (t - 1) * 112
 
+    def template_hash(self, template_id: str) -> str:
+        """The TEMPLATE_HASH template.get gives the template with this ID."""
+        for i in range(self.base_counts["template.get"]):
+            if str(self.template_id(i)) == template_id:
+                return token(self.seed, "template", i)[:32]
+        return ""
+
     def random_template_id(self, rng: random.Random) -> str:
         count = self.base_counts["template.get"]
         return str(self.template_id(0 if rng.random() < 0.7 else rng.randrange(count)))
@@ -841,18 +866,14 @@ def _build_customer(ds: Dataset, core: Record, rng: random.Random, i: int) -> Re
         "DOCUMENT_HISTORY_URL": f"https://my.fastbill.com/history/{token(ds.seed, cid)[:40]}",
         # Seen since 2025 (PHP#52); a few deleted customers still appear in listings.
         "DELETED_DATE": deleted,
-        # Among the newer customer fields (issue 18): 13 GS1 digits for some businesses, derived
-        # from a hash, not the record's RNG, so that every other generated value stays as it was.
-        "GLN": _gln(ds, cid) if business else "",
+        # E-invoicing (2025/26): the buyer's Global Location Number, for some business customers.
+        "GLN": gln(ds.seed, cid)
+        if business and int(token(ds.seed, "gln?", cid), 16) % 4 == 0
+        else "",
     }
     if ds.edition == "automatic":
         _automatic_customer_fields(ds, record, rng, cid)
     return record
-
-
-def _gln(ds: Dataset, cid: str) -> str:
-    digest = int(token(ds.seed, "gln", cid), 16)
-    return f"40{digest % 10**11:011d}" if digest % 4 == 0 else ""
 
 
 def _automatic_customer_fields(ds: Dataset, record: Record, rng: random.Random, cid: str) -> None:
@@ -1395,7 +1416,8 @@ def _build_estimate(ds: Dataset, core: Record, rng: random.Random, i: int) -> Re
         "CREATED": _created(rng, day),
         "LASTUPDATE": last_update(rng, day, FIXED_END),
     }
-    record["TEMPLATE_HASH"] = _template_hash(ds, record["TEMPLATE_ID"])  # PHP SDK PR #70, 2026
+    # The template's stable hash beside its ID (PHP SDK 2025; the ID changes when it is edited).
+    record["TEMPLATE_HASH"] = ds.template_hash(str(record["TEMPLATE_ID"]))
     if state == "f":  # invoiced: points at an invoice
         invoice = rng.randrange(ds.base_counts["invoice.get"])
         record["INVOICE_ID"] = str(ds.pk_for("invoice.get", invoice))
@@ -1495,8 +1517,8 @@ def _build_article_pro(ds: Dataset, core: Record, rng: random.Random, i: int) ->
         "VAT_PERCENT": f"{vat:.2f}",
         "IS_GROSS": "1" if rng.random() < 0.1 else "0",
         "TAGS": rng.choice(("", "Dienstleistung", "Ware")),
-        # Mapped by the PHP SDK since 2025; its values are not documented: placeholders here.
-        "TYPE": "service" if unit in ("Std.", "Tag", "Pauschal", "Monat") else "product",
+        # Article type (PHP SDK 2025): a service or goods; derived, no random draw.
+        "TYPE": "service" if unit in SERVICE_UNITS else "product",
         "CREATED": created_at,
         "LASTUPDATE": last_update(rng, created, FIXED_END, created_at),
     }
@@ -1595,12 +1617,6 @@ def _build_time(ds: Dataset, core: Record, rng: random.Random, i: int) -> Record
 
 def _core_template(ds: Dataset, rng: random.Random, i: int, when: When, state: dict) -> Record:
     return {"TEMPLATE_ID": str(ds.template_id(i))}
-
-
-def _template_hash(ds: Dataset, template_id: object) -> str:
-    """The TEMPLATE_HASH template.get gives the template with this ID."""
-    number = int(str(template_id))
-    return token(ds.seed, "template", 0 if number == 1 else (number - 3063) // 112 + 1)[:32]
 
 
 def _build_template(ds: Dataset, core: Record, rng: random.Random, i: int) -> Record:
@@ -1749,6 +1765,85 @@ def _build_coupon(ds: Dataset, core: Record, rng: random.Random, i: int) -> Reco
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# Pro: the document store (document.get) and the registered webhooks (webhook.get)
+
+# (FOLDER_ID, NAME, PARENTFOLDER_ID, CREATED): a small, fixed folder tree; "0" is the top level.
+DOCUMENT_FOLDERS = (
+    ("12", "Belege", "0", "2023-01-09 10:12:00"),
+    ("13", "Verträge", "0", "2023-01-09 10:13:30"),
+    ("14", "Belege 2025", "12", "2025-01-02 08:45:10"),
+    ("15", "Steuerberater", "0", ""),  # an old folder without a creation date
+    ("16", "Quittungen & Bons", "14", "2025-03-17 16:20:05"),
+)
+DOCUMENT_KINDS = (("pdf", "Beleg"), ("jpg", "Quittung"), ("png", "Scan"), ("pdf", "Vertrag"),
+                  ("xlsx", "Fahrtenbuch"))  # fmt: skip
+WEBHOOK_EVENTS = ("customer.created", "customer.changed", "invoice.created", "invoice.completed",
+                  "invoice.payment", "estimate.created", "contact.created")  # fmt: skip
+
+
+def _core_document(ds: Dataset, rng: random.Random, i: int, when: When, state: dict) -> Record:
+    folder = rng.choice(DOCUMENT_FOLDERS)[0] if rng.random() < 0.85 else "0"
+    return {"DOCUMENT_ID": str(ds.pk_for("document.get", i)), "FOLDER_ID": folder,
+            "DATE": when.day.isoformat()}  # fmt: skip
+
+
+def _build_document(ds: Dataset, core: Record, rng: random.Random, i: int) -> Record:
+    kind, word = rng.choice(DOCUMENT_KINDS)
+    day = date.fromisoformat(core["DATE"])
+    return {
+        "DOCUMENT_ID": core["DOCUMENT_ID"],
+        "FOLDER_ID": core["FOLDER_ID"],
+        "TYPE": kind,
+        "TITLE": f"{word} {MONTHS_DE[day.month - 1]} {day.year} Nr. {i + 1}",
+        "DATE": core["DATE"] if rng.random() < 0.95 else ZERO_DATE,
+        "NOTE": rng.choice(("", "", "Original beim Steuerberater.", "Kopie für die Ablage")),
+        "DOCUMENT_URL": f"https://my.fastbill.com/download/{token(ds.seed, 'document', i)}",
+    }
+
+
+def document_folders(ds: Dataset) -> list[Record]:
+    """FOLDERS of document.get, as FastBill sends them (strings); CONTENT_COUNT counts the
+    documents filed directly in each folder."""
+    filed = ds.table("document.get").cols["FOLDER_ID"]
+    return [
+        {
+            "FOLDER_ID": folder,
+            "NAME": name,
+            "PARENTFOLDER_ID": parent,
+            "CREATED": created,
+            "CONTENT_COUNT": str(filed.count(folder)),
+        }
+        for folder, name, parent, created in DOCUMENT_FOLDERS
+    ]
+
+
+def stream_counts(counts: Mapping[str, int], streams: Iterable[str]) -> dict[str, int]:
+    """How many records each connector stream should get from a sandbox with these service
+    counts (FastbillSandbox.counts()): its service's count, except document_folders, which are
+    the fixed folders beside document.get's documents."""
+    return {
+        stream: len(DOCUMENT_FOLDERS)
+        if stream == "document_folders"
+        else counts[STREAM_SERVICES[stream]]
+        for stream in streams
+    }
+
+
+def _core_webhook(ds: Dataset, rng: random.Random, i: int, when: When, state: dict) -> Record:
+    return {"WEBHOOK_ID": str(ds.pk_for("webhook.get", i))}
+
+
+def _build_webhook(ds: Dataset, core: Record, rng: random.Random, i: int) -> Record:
+    events = sorted(rng.sample(WEBHOOK_EVENTS, rng.randint(1, 4)), key=WEBHOOK_EVENTS.index)
+    return {
+        "WEBHOOK_ID": core["WEBHOOK_ID"],  # a string here, an integer in webhook.create's answer
+        "ENDPOINT": f"https://hooks.example.com/fastbill/{token(ds.seed, 'webhook', i)[:12]}",
+        "TYPE": rng.choice(("json", "json", "xml")),
+        "EVENTS": ",".join(events),
+    }
+
+
 PRO_DEFS: dict[str, TableDef] = {
     "customer.get": TableDef("CUSTOMER_ID", _core_customer, _build_customer),
     "contact.get": TableDef("CONTACT_ID", _core_contact, _build_contact),
@@ -1761,6 +1856,8 @@ PRO_DEFS: dict[str, TableDef] = {
     "time.get": TableDef("TIME_ID", _core_time, _build_time, TIME_START),
     "estimate.get": TableDef("ESTIMATE_ID", _core_estimate, _build_estimate),
     "template.get": TableDef("TEMPLATE_ID", _core_template, _build_template),
+    "document.get": TableDef("DOCUMENT_ID", _core_document, _build_document),
+    "webhook.get": TableDef("WEBHOOK_ID", _core_webhook, _build_webhook),
 }
 AUTOMATIC_DEFS: dict[str, TableDef] = {
     "customer.get": TableDef("CUSTOMER_ID", _core_customer, _build_customer),

@@ -25,6 +25,8 @@ import math
 import random
 import re
 import socket
+import socketserver
+import sys
 import threading
 import time
 from bisect import bisect_right
@@ -32,11 +34,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from select import select as wait_readable  # `select` below is the record filter
 from typing import Any
 from urllib.parse import urlsplit
 
-from .data import Dataset, Record, Table, is_zero_date
+from .data import Dataset, Record, Table, document_folders, is_zero_date
 
 DEFAULT_USERNAME = "demo@example.com"
 DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef"
@@ -48,6 +52,7 @@ FAULT_KINDS = ("5xx", "429", "drop", "html")  # the default mix
 OPTIONAL_FAULT_KINDS = ("429bare",)
 KNOWN_FAULT_KINDS = FAULT_KINDS + OPTIONAL_FAULT_KINDS
 LIMIT_RESPONSES = ("http429", "errors200", "unknown200")
+DOCUMENT_SHAPES = ("docs", "go-sdk")
 # The "unknown200" refusal: no time, no clock-like digits, no limit or quota words.
 UNKNOWN_REFUSAL = "Vorgang derzeit nicht möglich (Code 4711)"
 DEFAULT_LIMIT = 10
@@ -91,6 +96,11 @@ class SandboxConfig:
     fault_seed: int = 0
     fault_pick: str = "round_robin"  # "round_robin" | "random"
     max_consecutive_faults: int = 3  # per identical request, so retrying clients get through
+    # document.get's answer: "docs" as FastBill's docs show it (RESPONSE.FOLDERS, .DOCUMENTS),
+    # "go-sdk" as the Go SDK decodes it (RESPONSE.ITEMS.FOLDERS keyed by id, .ITEMS.DOCUMENTS).
+    document_shape: str = "docs"
+    # Services this account's plan lacks (e.g. webhook.get below Pro): answered as unknown.
+    missing_services: tuple[str, ...] = ()
 
     def replace(self, **knobs: Any) -> SandboxConfig:
         unknown = set(knobs) - {f.name for f in dataclasses.fields(self)}
@@ -98,6 +108,8 @@ class SandboxConfig:
             raise ValueError(f"unknown sandbox knob(s): {', '.join(sorted(unknown))}")
         if "fault_kinds" in knobs:
             knobs["fault_kinds"] = tuple(knobs["fault_kinds"])
+        if "missing_services" in knobs:
+            knobs["missing_services"] = tuple(knobs["missing_services"])
         if "accounts" in knobs:
             knobs["accounts"] = dict(knobs["accounts"])
         config = dataclasses.replace(self, **knobs)
@@ -110,6 +122,7 @@ class SandboxConfig:
             "limit_response": LIMIT_RESPONSES,
             "fault_pick": ("round_robin", "random"),
             "unknown_service_status": (200, 400),
+            "document_shape": DOCUMENT_SHAPES,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -196,6 +209,10 @@ PRO_RULES: dict[str, ServiceRules] = {
         dates=_date_filters("ESTIMATE_DATE", "DATE", "ESTIMATE_DATE"),
     ),
     "template.get": ServiceRules("TEMPLATES"),
+    # Paging is not documented for either: both lists are paged by LIMIT/OFFSET here, the
+    # folders (a few) beside every page of documents.
+    "document.get": ServiceRules("DOCUMENTS", equals=("FOLDER_ID",)),
+    "webhook.get": ServiceRules("WEBHOOKS"),  # "NO FILTER AVAILABLE" (D-wh)
 }
 AUTOMATIC_RULES: dict[str, ServiceRules] = {
     "customer.get": ServiceRules(
@@ -239,14 +256,20 @@ class ApiRequest:
     echo: dict[str, Any]
 
 
-def parse_request(raw: bytes) -> ApiRequest:
-    """Parse a JSON body; top-level and FILTER key case does not matter, extra keys are ignored."""
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object ({} when empty); ValueError when it is not one."""
     try:
         body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError("invalid request: the body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise ValueError("invalid request: the body must be a JSON object")
+    return body
+
+
+def parse_request(raw: bytes) -> ApiRequest:
+    """Parse a JSON body; top-level and FILTER key case does not matter, extra keys are ignored."""
+    body = _json_object(raw)
     top = {str(key).upper(): value for key, value in body.items()}
     service = top.get("SERVICE", "")
     raw_filter = top.get("FILTER")
@@ -283,6 +306,56 @@ def _filter_text(value: object) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
     return "" if value is None else str(value).strip()
+
+
+def page_of(rows: list[Any], request: ApiRequest, page: int = MAX_LIMIT) -> list[Any]:
+    """The rows one call gets: from OFFSET, at most LIMIT (10 if missing, 100 at most) and `page`.
+
+    The sandbox's own pages and a script's `paged` rows (fastbill_sandbox.faults) both come from
+    here, so the two cannot disagree on how FastBill pages.
+    """
+    size = min(request.limit, page)
+    return rows[request.offset : request.offset + size]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call as the sandbox received it, so tests can assert on what the connector sent.
+
+    The fields are what was sent, as sent (LIMIT is None when missing); ``request`` is the same
+    call as the sandbox reads it (defaults filled in, an unparsable body read as ``{}``).
+    """
+
+    index: int  # 0-based count of API calls received so far by this sandbox
+    service: str  # body["SERVICE"] ("" if missing or unparsable)
+    limit: int | None
+    offset: int
+    filter: dict[str, Any]
+    body: dict[str, Any]  # the whole parsed JSON body ({} if unparsable)
+    headers: dict[str, str]
+    received_at: float  # time.time()
+    request: ApiRequest
+
+
+def parse_call(index: int, raw: bytes, headers: Mapping[str, str]) -> Call:
+    """Turn a request into a Call, whatever the body looks like: a broken one is recorded too."""
+    try:
+        body = _json_object(raw)
+    except ValueError:
+        body = {}
+    found_filter = body.get("FILTER")
+    limit = body.get("LIMIT")
+    return Call(
+        index=index,
+        service=str(body.get("SERVICE") or ""),
+        limit=None if limit is None else _int_or(limit, 0),
+        offset=_int_or(body.get("OFFSET"), 0),
+        filter=found_filter if isinstance(found_filter, dict) else {},
+        body=body,
+        headers=dict(headers),
+        received_at=time.time(),
+        request=parse_request(json.dumps(body).encode()),
+    )
 
 
 def validate_filters(request: ApiRequest, rules: ServiceRules, config: SandboxConfig) -> str | None:
@@ -415,16 +488,46 @@ def _last_ten_of_month(table: Table, picked: list[int], today: date) -> list[int
 
 @dataclass
 class Reply:
-    status: int
-    body: bytes = b""
-    content_type: str = TEXT_PLAIN
-    headers: dict[str, str] = field(default_factory=dict)
+    """One answer: a normal HTTP reply, or a fault (drop, hang, trickle) in its place.
+
+    The sandbox's own answers and a test's scripted ones (fastbill_sandbox.faults) are both
+    Replies, sent by the one HTTP handler below.
+    """
+
+    status: int = 200
+    body: bytes | str | dict[str, Any] | list[Any] = b""  # dict/list -> JSON; str -> `charset`
+    content_type: str = TEXT_PLAIN  # what FastBill really sends, JSON included
+    headers: dict[str, str] = field(default_factory=dict)  # override defaults; "" removes one
     drop: bool = False  # close the connection without answering
+    charset: str = "utf-8"  # encodes a str body (and the JSON text of a dict/list body)
+    trickle_seconds: float = 0.0  # >0: the body one byte every this many seconds
+    hang_seconds: float = 0.0  # >0: answer nothing, close after this long
+    close: bool = False  # Connection: close (scripted answers: one call per connection)
+
+    def encoded(self) -> bytes:
+        """The body as sent on the wire, so Content-Length always matches what is written."""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode(self.charset)
+        return json.dumps(self.body, ensure_ascii=False).encode(self.charset)
+
+
+Script = Callable[[Call], Reply]  # a test's answer to every call (fastbill_sandbox.faults)
+
+
+def error_envelope(echo: Mapping[str, Any], *messages: str) -> dict[str, Any]:
+    """FastBill's error shape (sent with HTTP 200 unless a knob says otherwise)."""
+    return {"REQUEST": echo, "RESPONSE": {"ERRORS": list(messages)}}
+
+
+def unknown_service(service: str) -> str:
+    return f"unknown SERVICE: {service}"
 
 
 def errors_reply(echo: Mapping[str, Any], message: str, status: int = 200, **headers: str) -> Reply:
-    envelope = {"REQUEST": echo, "RESPONSE": {"ERRORS": [message]}}
-    return Reply(status, json.dumps(envelope).encode(), headers=dict(headers))
+    body = json.dumps(error_envelope(echo, message)).encode()
+    return Reply(status, body, headers=dict(headers))
 
 
 def json_reply(data: Any, status: int = 200) -> Reply:
@@ -570,18 +673,31 @@ class Stats:
 # ---------------------------------------------------------------------------------------------
 # HTTP plumbing
 
+MAX_SECONDS = 120.0  # upper bound of any hang or trickle, whatever a Reply asks for
+MAX_BODY = 10 * 1024 * 1024  # a request body larger than this is read only this far
+TICK = 0.05  # how often hangs and trickles look at the stop flag and the client
+STOP_GRACE = 1.0  # how long stop() waits for handler threads to let go of their sockets
+
 
 class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer that knows its open connections, so stop() can cut them."""
+
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], sandbox: FastbillSandbox) -> None:
         self.sandbox = sandbox
+        self.stopping = threading.Event()
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse-DNS lookup (socket.getfqdn), which can stall."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
     def process_request(self, request: Any, client_address: Any) -> None:
         # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm and
@@ -597,13 +713,27 @@ class _Server(ThreadingHTTPServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Connection errors are what faults provoke; only real bugs get a traceback."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
     def close_open_connections(self) -> None:
-        """Keep-alive connections would otherwise still be served after stop()."""
+        """Keep-alive, hanging and trickling connections would otherwise outlive stop()."""
         with self._open_lock:
             sockets = list(self._open)
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+    def wait_idle(self, seconds: float) -> None:
+        """Wait (bounded) until the handler threads have let go of their connections."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with self._open_lock:
+                if not self._open:
+                    return
+            self.stopping.wait(0.01)  # set already: a bounded poll, not a sleep on the clock
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -634,32 +764,103 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith(ADMIN_PREFIX):
             reply = sandbox.handle_admin(method, path, raw)
         elif path == API_PATH and method == "POST":
-            reply = sandbox.handle_api(raw, self.headers.get("Authorization"))
+            reply = sandbox.handle_api(raw, dict(self.headers.items()))
         elif path == API_PATH:
             reply = sandbox.handle_wrong_method(method)
         else:
-            reply = Reply(404, b"api not found", headers={})
-        self._send(reply)
+            reply = Reply(404, b"api not found")
+        self._deliver(reply)
 
     def _read_body(self) -> bytes:
         length = _int_or(self.headers.get("Content-Length"), 0)
-        return self.rfile.read(length) if length > 0 else b""
+        return self.rfile.read(min(length, MAX_BODY)) if length > 0 else b""
 
-    def _send(self, reply: Reply) -> None:
+    def _deliver(self, reply: Reply) -> None:
+        """Send `reply` the way it asks: dropped, hung, trickled or all at once."""
+        if reply.close or reply.drop or reply.hang_seconds > 0:
+            self.close_connection = True
         if reply.drop:
-            self.close_connection = True  # the client sees the connection end without a reply
+            self._hang_up()
             return
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in reply.headers.items():
+        if reply.hang_seconds > 0:
+            self._pause(min(reply.hang_seconds, MAX_SECONDS), time.monotonic() + MAX_SECONDS)
+            self._hang_up()
+            return
+        payload = reply.encoded()
+        self.send_response_only(reply.status)
+        for name, value in _response_headers(reply, len(payload)).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(reply.body)
+        if reply.trickle_seconds > 0:
+            self._trickle(payload, reply.trickle_seconds)
+        else:
+            self._send(payload)
+
+    def _send(self, data: bytes) -> bool:
+        """Write `data`; False if the client is gone (a fault test often leaves early)."""
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            return False
+        return True
+
+    def _trickle(self, payload: bytes, seconds: float) -> None:
+        """One byte every `seconds`, until done, the client leaves, stop() or MAX_SECONDS."""
+        deadline = time.monotonic() + MAX_SECONDS
+        for i in range(len(payload)):
+            if time.monotonic() >= deadline or not self._send(payload[i : i + 1]):
+                return
+            if i + 1 < len(payload) and not self._pause(seconds, deadline):
+                return
+
+    def _pause(self, seconds: float, deadline: float) -> bool:
+        """Wait in short slices; False as soon as the server stops or the client hangs up."""
+        stopping = self.server.stopping
+        until = min(time.monotonic() + seconds, deadline)
+        while (remaining := until - time.monotonic()) > 0:
+            if stopping.wait(min(TICK, remaining)) or _peer_closed(self.connection):
+                return False
+        return not stopping.is_set()
+
+    def _hang_up(self) -> None:
+        """Close at once, answer or not, so the client sees the end of the connection now."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request log lines."""
+
+
+def _response_headers(reply: Reply, length: int) -> dict[str, str]:
+    """Defaults, then the reply's own headers (case-insensitively), then the two the server owns.
+
+    Content-Length and Connection are not overridable: a wrong length or a keep-alive promise
+    would make the client's behaviour depend on timing. An empty value drops a header, which is
+    how a test sends no Date at all.
+    """
+    merged = {
+        "server": ("Server", _Handler.server_version),
+        "date": ("Date", formatdate(usegmt=True)),
+        "content-type": ("Content-Type", reply.content_type),
+        "cache-control": ("Cache-Control", "no-store"),
+    }
+    for name, value in reply.headers.items():
+        merged[name.lower()] = (name, value)
+    merged["content-length"] = ("Content-Length", str(length))
+    if reply.close:
+        merged["connection"] = ("Connection", "close")
+    return {name: value for name, value in merged.values() if value != ""}
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """True once the client has hung up, so a hang or trickle stops holding a thread for nobody."""
+    try:
+        readable, _, _ = wait_readable([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # ValueError: the socket is already closed (fd -1)
+        return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -676,9 +877,14 @@ class FastbillSandbox:
                           auth=(sb.username, sb.api_key))
 
     Knobs are the fields of SandboxConfig; pass them here or later to configure().
+    ``script`` (fastbill_sandbox.faults) answers every API call in the sandbox's place: how a
+    test scripts hangs, drops, trickles, odd bodies and whole conversations. Every call is
+    recorded in ``calls`` (``record_calls=False`` for long benchmark runs).
     ``clock`` (default ``time.monotonic``) is what the rate and quota windows are measured
     with: a test that fakes the client's time passes the same fake here, so that both sides
-    see the same hour go by. stats() timestamps stay wall-clock ``time.time()``.
+    see the same hour go by; ``sleep`` (default ``time.sleep``) is how ``latency_ms`` waits, so a
+    test records the latency instead of waiting it out. stats() timestamps stay wall-clock
+    ``time.time()``.
     """
 
     def __init__(
@@ -689,6 +895,9 @@ class FastbillSandbox:
         port: int = 0,
         host: str = "127.0.0.1",
         clock: Callable[[], float] | None = None,
+        script: Script | None = None,
+        record_calls: bool = True,
+        sleep: Callable[[float], None] | None = None,
         **knobs: Any,
     ) -> None:
         if host not in LOOPBACK_HOSTS:  # the admin endpoints are unauthenticated
@@ -702,9 +911,16 @@ class FastbillSandbox:
         self._stats = Stats()
         self._limiter = RateLimiter()
         self._clock: Callable[[], float] = clock or time.monotonic
+        self._sleep: Callable[[float], None] = sleep or time.sleep  # latency_ms; a test's fake
         self._faults = FaultInjector(self._config.fault_seed)
         self._query_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
+        self._script = script
+        self._record_calls = record_calls
+        self.calls: list[Call] = []
+        self._calls_lock = threading.Lock()
+        self._call_count = 0
         self._server: _Server | None = None
+        self._bound_port: int | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle
@@ -712,11 +928,14 @@ class FastbillSandbox:
     def start(self) -> FastbillSandbox:
         if self._server is not None:
             return self
+        if self._bound_port is not None:
+            raise RuntimeError("a sandbox can be started only once")
         self._server = _Server((self._host, self._port), self)
+        self._bound_port = int(self._server.server_address[1])
         # A short poll interval keeps stop() fast; idle polling costs next to nothing.
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": TICK},
             name="fastbill-sandbox",
             daemon=True,
         )
@@ -724,14 +943,17 @@ class FastbillSandbox:
         return self
 
     def stop(self) -> None:
+        """Stop serving and end open connections promptly; safe to call twice or before start."""
         server, self._server = self._server, None
         if server is None:
             return
+        server.stopping.set()  # hangs and trickles let go
         server.shutdown()
-        server.server_close()
         server.close_open_connections()
+        server.server_close()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=STOP_GRACE)
+        server.wait_idle(STOP_GRACE)
 
     def __enter__(self) -> FastbillSandbox:
         return self.start()
@@ -741,9 +963,10 @@ class FastbillSandbox:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        """The bound port; it stays known after stop(), to test a refused connection."""
+        if self._bound_port is None:
             raise RuntimeError("the sandbox is not running; call start() first")
-        return int(self._server.server_address[1])
+        return self._bound_port
 
     @property
     def base_url(self) -> str:
@@ -818,12 +1041,17 @@ class FastbillSandbox:
 
     # -- request handling (called from the HTTP handler threads)
 
-    def handle_api(self, raw: bytes, authorization: str | None) -> Reply:
+    def handle_api(self, raw: bytes, headers: Mapping[str, str]) -> Reply:
+        """The one request path: record, fault hooks (a script, then random faults), parse,
+        authenticate, dispatch the service, filter, page."""
         config = self._config
         self._stats.call()
-        if config.latency_ms > 0:
-            time.sleep(config.latency_ms / 1000)
-        credentials = _basic_credentials(authorization)
+        call = self._record(raw, headers)
+        if self._script is not None:
+            return _scripted(self._script, call)
+        if config.latency_ms > 0:  # benchmarks' simulated round trip, in the server process
+            self._sleep(config.latency_ms / 1000)
+        credentials = _basic_credentials(headers.get("Authorization"))
         fault = self._faults.decide(config, (credentials, raw))
         if fault is not None:
             self._stats.bump("faults", fault)
@@ -836,12 +1064,26 @@ class FastbillSandbox:
             return self._error(echo, parse_error or "invalid request")
         return self._answer(request, credentials[0], config)
 
+    def _record(self, raw: bytes, headers: Mapping[str, str]) -> Call:
+        """Parse and append under the lock, so `index` matches the position in `calls`."""
+        with self._calls_lock:
+            call = parse_call(self._call_count, raw, headers)
+            self._call_count += 1
+            if self._record_calls:
+                self.calls.append(call)
+        return call
+
+    def services(self) -> list[str]:
+        """The SERVICE of every recorded call so far, in order: what fault tests assert on."""
+        with self._calls_lock:
+            return [call.service for call in self.calls]
+
     def _answer(self, request: ApiRequest, account: str, config: SandboxConfig) -> Reply:
         """An authenticated, well-formed call: errors, rate limits, or a page of records."""
         echo = request.echo
         rules = self.rules.get(request.service)
-        if rules is None:
-            message = f"unknown SERVICE: {request.service}"
+        if rules is None or request.service in config.missing_services:
+            message = unknown_service(request.service)
             return self._error(echo, message, config.unknown_service_status)
         problem = validate_filters(request, rules, config)
         if problem:
@@ -874,6 +1116,8 @@ class FastbillSandbox:
         return errors_reply(echo, message, status, **headers)
 
     def _serve(self, request: ApiRequest, rules: ServiceRules) -> bytes:
+        if request.service == "document.get":
+            return self._serve_documents(request, rules)
         table = self.dataset.table(request.service)
         with self.dataset.lock:
             matches = self._select(request, rules, table)
@@ -882,6 +1126,25 @@ class FastbillSandbox:
         # Same bytes as json.dumps of the whole envelope, without re-encoding cached rows.
         head = json.dumps({"REQUEST": request.echo, "RESPONSE": {rules.wrapper: []}})
         return (head[:-3] + rows + "]}}").encode()
+
+    def _serve_documents(self, request: ApiRequest, rules: ServiceRules) -> bytes:
+        """document.get: the page of documents and the folders beside it, in the set shape."""
+        table = self.dataset.table(request.service)
+        with self.dataset.lock:
+            matches = self._select(request, rules, table)
+            page = matches[request.offset : request.offset + request.limit]
+            documents = [table.record(i) for i in page]
+            folders = document_folders(self.dataset)
+        parent = request.filters.get("FOLDER_ID")
+        if parent is not None:  # the folders inside the one asked for
+            folders = [f for f in folders if f["PARENTFOLDER_ID"] == parent]
+        folders = folders[request.offset : request.offset + request.limit]
+        if self._config.document_shape == "docs":
+            part: dict[str, Any] = {"FOLDERS": folders, "DOCUMENTS": documents}
+        else:
+            keyed = {f["FOLDER_ID"]: f for f in folders}
+            part = {"ITEMS": {"FOLDERS": keyed, "DOCUMENTS": documents}}
+        return json.dumps({"REQUEST": request.echo, "RESPONSE": part}).encode()
 
     def _select(self, request: ApiRequest, rules: ServiceRules, table: Table) -> list[int]:
         # Clients page through the same FILTER, so the match list is computed once per change.
@@ -967,6 +1230,17 @@ class FastbillSandbox:
             fields: Record = dict(args.get("fields", {}))
             return self.update_records(str(args["service"]), list(args["ids"]), **fields)
         raise ValueError(f"unknown mutate action {action!r}")
+
+
+def _scripted(script: Script, call: Call) -> Reply:
+    """The script's answer, on a connection of its own; a broken script is a 500, not a dead
+    server. One call per connection keeps a client's behaviour independent of timing."""
+    try:
+        reply = script(call)
+        reply.encoded()  # a body that cannot be encoded is the script's error too
+    except Exception as exc:
+        reply = Reply(status=500, body=f"handler error: {exc!r}")
+    return dataclasses.replace(reply, close=True)
 
 
 def _parse_or_error(raw: bytes) -> tuple[ApiRequest | None, str | None]:
