@@ -1251,6 +1251,10 @@ def _build_invoice(
         if customer.get("COUNTRY_CODE") == "AT" and customer.get("VAT_ID")
         else "0",
         "IS_GROSS": "1" if rng.random() < 0.05 else "0",
+        # Read by the PHP SDK's InvoiceEntity, undocumented: sent empty, as FastBill's "nothing".
+        "VAT_CASE": "",
+        "START_DATE": ZERO_DATE,
+        "END_DATE": ZERO_DATE,
     }
     record["STATE"] = invoice_state(record)
     _complete_document(record, customer, rng)
@@ -1265,7 +1269,7 @@ def _automatic_invoice_fields(record: Record, core: Record, rng: random.Random) 
                      "REFERENCED_INVOICE_ID", "REFERENCE_INVOICE_ID", "DETAILS_URL", "BANK_IBAN",
                      "BANK_BIC", "BANK_ACCOUNT_MANDATE_REFERENCE", "MANDATE_REFERENCE",
                      "BUYER_REFERENCE", "SECONDARY_ADDRESS", "ACADEMIC_DEGREE", "WEBSITE",
-                     "STATUS", "CONTACT_ID"):  # fmt: skip
+                     "STATUS", "CONTACT_ID", "VAT_CASE", "START_DATE", "END_DATE"):  # fmt: skip
         record.pop(pro_only, None)
     record["SUBSCRIPTION_ID"] = core["SUBSCRIPTION_ID"]
     counter = str(rng.randint(1, 24)) if core["SUBSCRIPTION_ID"] else "0"
@@ -1312,6 +1316,8 @@ REVENUE_FIELDS = (
 
 def _build_revenue(ds: Dataset, core: Record, rng: random.Random, i: int) -> Record:
     record = _build_invoice(ds, core, rng, i, item_ids=510_000)
+    for invoice_only in ("VAT_CASE", "START_DATE", "END_DATE"):  # read on invoices only (PHP SDK)
+        record.pop(invoice_only)
     revenue = {key: record[key] for key in REVENUE_FIELDS}
     revenue.update((key, value) for key, value in record.items() if key not in revenue)
     revenue["CUSTOMER_COSTCENTER_ID"] = rng.choice(("0", "0", "12", "15"))
@@ -1382,6 +1388,8 @@ def _build_estimate(ds: Dataset, core: Record, rng: random.Random, i: int) -> Re
     body = _document_body(ds, core, rng, i, 810_000)
     customer = body["customer"]
     day = date.fromisoformat(core["ESTIMATE_DATE"])
+    for item in body["items"]:  # the PHP SDK reads ESTIMATE_ITEM_ID (2025): which one, unknown
+        item["ESTIMATE_ITEM_ID"] = item["INVOICE_ITEM_ID"]
     # a=created b=sent c=negotiation d=accepted e=rejected f=invoiced; old ones are settled
     state = rng.choice("abc") if (FIXED_END - day).days < 60 else rng.choice("bdddeeff")
     record: Record = {

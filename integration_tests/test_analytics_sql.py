@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
@@ -354,3 +355,67 @@ def test_the_demo_net_revenue_per_month_reconciles_with_the_other_reports(
     # The demo's 12 months are a part of the same rows.
     shown = _answer(database, demo.NET_REVENUE_SQL)
     assert shown and set(shown) <= set(months)
+
+
+# ---------------------------------------------------------------------------------------------
+# The queries of docs/fastbill.md "Deleted and cancelled records"
+
+
+def _section_sql(title: str) -> list[str]:
+    text = (ROOT / "docs" / "fastbill.md").read_text()
+    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sql\n(.*?)```", section, re.DOTALL)
+
+
+def test_the_deletion_queries_of_the_docs_give_what_the_records_give(
+    database: duckdb.DuckDBPyConnection, records: Records
+) -> None:
+    active, revenue, items = _section_sql("Deleted and cancelled records")
+    customers = records["customers"]
+    kept = sorted(c["CUSTOMER_ID"] for c in customers if not c.get("DELETED_DATE"))
+    assert 0 < len(kept) < len(customers), "the sandbox lists deleted customers"
+    assert _answer(database, f"SELECT customer_id FROM ({active}) ORDER BY 1") == [
+        (key,) for key in kept
+    ]
+
+    invoices = {i["INVOICE_ID"]: i for i in records["invoices"]}
+    _assert_net_of_cancellations(database, records, invoices, revenue, items)
+    # The sandbox has no credit note for a cancelled invoice: a copy of the table gets one.
+    credit = next(i for i in invoices.values() if i["TYPE"] == "credit")
+    canceled = next(i for i in invoices.values() if i.get("IS_CANCELED"))
+    database.execute("CREATE OR REPLACE TABLE invoices_case AS SELECT * FROM invoices")
+    database.execute(
+        "UPDATE invoices_case SET referenced_invoice_id = ? WHERE invoice_id = ?",
+        [canceled["INVOICE_ID"], credit["INVOICE_ID"]],
+    )
+    invoices[credit["INVOICE_ID"]] = {**credit, "REFERENCED_INVOICE_ID": canceled["INVOICE_ID"]}
+    case = [re.sub(r"\binvoices\b", "invoices_case", sql) for sql in (revenue, items)]
+    _assert_net_of_cancellations(database, records, invoices, *case)
+
+
+def _assert_net_of_cancellations(
+    database: duckdb.DuckDBPyConnection,
+    records: Records,
+    invoices: Mapping[str, Mapping[str, Any]],
+    revenue: str,
+    items: str,
+) -> None:
+    cancelled = {key for key, invoice in invoices.items() if invoice.get("IS_CANCELED")}
+
+    def counted(invoice: Mapping[str, Any]) -> bool:
+        kind = invoice.get("TYPE")
+        cancels = kind == "credit" and invoice.get("REFERENCED_INVOICE_ID") in cancelled
+        return kind in ("outgoing", "credit") and not invoice.get("IS_CANCELED") and not cancels
+
+    sums: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for invoice in filter(counted, invoices.values()):
+        sums[invoice["CURRENCY_CODE"]][0] += _signed(invoice, invoice["SUB_TOTAL"])
+        sums[invoice["CURRENCY_CODE"]][1] += _signed(invoice, invoice["TOTAL"])
+    assert _answer(database, revenue) == [(cur, *sums[cur]) for cur in sorted(sums)]
+
+    nets: dict[str, Decimal] = defaultdict(Decimal)
+    for item in records["invoice_items"]:
+        invoice = invoices[item["INVOICE_ID"]]
+        if counted(invoice) and item.get("COMPLETE_NET") is not None:
+            nets[invoice["CURRENCY_CODE"]] += _signed(invoice, item["COMPLETE_NET"])
+    assert _answer(database, items) == [(cur, nets[cur]) for cur in sorted(nets)]

@@ -352,6 +352,41 @@ def test_pro_umlauts_and_flags_of_customers_arrive_intact(syncs: Syncs) -> None:
     assert all(TIMESTAMP.fullmatch(c["CREATED"]) for c in customers)
 
 
+def test_pro_deleted_customers_arrive_marked_for_deduped_destinations(syncs: Syncs) -> None:
+    sync = syncs.get("pro")
+    raw = raw_records(sync.sandbox, "customer.get")
+    customers = sync.read.records("customers")
+    deleted = [c for c in customers if not is_zero_date(raw[c["CUSTOMER_ID"]]["DELETED_DATE"])]
+
+    assert len(deleted) > 0, "the sandbox lists deleted customers"
+    for customer in deleted:
+        when = raw[customer["CUSTOMER_ID"]]["DELETED_DATE"]
+        assert customer["_ab_cdc_deleted_at"] == when.replace(" ", "T")
+        assert customer["_ab_cdc_deleted_at"] == customer["DELETED_DATE"]
+    # The others carry null, which the CDK's serializer leaves out as it does every top-level null
+    assert all(c.get("_ab_cdc_deleted_at") is None for c in customers if c not in deleted)
+    schema = sync.stream("customers")["json_schema"]["properties"]["_ab_cdc_deleted_at"]
+    assert schema["format"] == "date-time"
+
+
+def test_pro_fields_of_2024_to_2026_arrive_typed(syncs: Syncs) -> None:
+    sync = syncs.get("pro")
+    raw = raw_records(sync.sandbox, "customer.get")
+    with_gln = [c for c in sync.read.records("customers") if c.get("GLN")]
+    products = sync.read.records("products")
+    estimates = sync.read.records("estimates")
+    hashes = {t["TEMPLATE_ID"]: t["TEMPLATE_HASH"] for t in sync.read.records("templates")}
+
+    assert with_gln and all(c["GLN"] == raw[c["CUSTOMER_ID"]]["GLN"] for c in with_gln)
+    assert all(isinstance(c["GLN"], str) and len(c["GLN"]) == 13 for c in with_gln)
+    assert {p["TYPE"] for p in products} == {"product", "service"}
+    assert all(e["TEMPLATE_HASH"] == hashes[e["TEMPLATE_ID"]] for e in estimates)
+    items = [item for e in estimates for item in e["ITEMS"]]
+    assert items and all(i["ESTIMATE_ITEM_ID"] == i["INVOICE_ITEM_ID"] for i in items)
+    invoices = sync.read.records("invoices")
+    assert all(i.get("START_DATE") is None and i.get("VAT_CASE") is None for i in invoices)
+
+
 def test_pro_time_entries_arrive_typed_with_zero_times_as_null(syncs: Syncs) -> None:
     sync = syncs.get("pro")
     raw = raw_records(sync.sandbox, "time.get")

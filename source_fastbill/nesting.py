@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from source_fastbill.descriptions import child_description
 from source_fastbill.keys import canonical_key
 from source_fastbill.normalize import Nulled, Record
 
@@ -95,6 +96,9 @@ def child_schema(
         }
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
+        "description": child_description(
+            parent, nesting.list_field, (parent_key, *nesting.parent_fields), source
+        ),
         "type": "object",
         "additionalProperties": True,
         "properties": properties,
