@@ -6,12 +6,12 @@ ahead, on the sync's worker pool, and the CDK's read takes the answers in order,
 it had asked itself (same error handling, same checkpoints, records in order):
 - certain calls: the next page after a full page, and the first page of every upcoming part of
   the read (a date window): each part walks its own pages, so windows are read side by side;
-- speculative calls, for a read of one list (no date windows: a service without date filters,
-  or a full refresh without start_date): once the list has shown four full pages,
-  `num_workers` pages are kept in flight ahead of its furthest full page (a list of up to four
-  pages never costs a call more), at most `num_workers - 1` beyond the end per stream, counted
-  and shown in the summary; none under an hourly quota (`requests_per_hour` set, or once
-  FastBill refused a call), where a wasted call costs minutes.
+- speculative calls, in any long list (a service without date filters, a full refresh without
+  start_date, or a large date window: the shape of the data decides, not the service): once a
+  part has shown four full pages, `num_workers` pages are kept in flight ahead of its furthest
+  full page (a part of up to four pages never costs a call more), at most `num_workers - 1`
+  beyond an end per stream, counted and shown in the summary; none under an hourly quota
+  (`requests_per_hour` set, or once FastBill refused a call), where a wasted call costs minutes.
 At most `num_workers` calls are in flight in the whole sync (`InFlight`), asks ahead included.
 An answer asked ahead that the read never takes (beyond the end, or a read that stopped) was
 still a call: it is counted when the read ends. The saved state is the CDK's, after each part
@@ -122,19 +122,15 @@ class ReadAhead:
         self._kwargs: dict[str, Any] = {}
         self._template: requests.PreparedRequest | None = None
         self.unused = 0  # answers asked ahead that the read never took
-        self._guesses = True  # a read of one part guesses pages ahead (see expect_parts)
         self._closed = False
 
     def expect_parts(self, bodies: list[dict[str, Any]]) -> None:
         """The first requests of the read's parts, in order (a date window's filter each).
 
-        A read in parts walks its parts side by side and never guesses: every call it asks
-        ahead is one the read needs (the goal of issue 17: the rows' minimum of calls). A read
-        of one part (a full refresh without start_date) is one list: it may guess.
+        Asked as soon as the read is at the part before: each is a call the read needs.
         """
         with self._lock:
             self._upcoming = [dict(body) for body in bodies]
-            self._guesses = len(self._upcoming) <= 1
 
     def send(
         self, send: Send, request: requests.PreparedRequest, **kwargs: Any
@@ -211,8 +207,8 @@ class ReadAhead:
     def _top_up(self, part: str) -> None:
         """Pages in flight ahead of the part's furthest full page, within reach of the read.
 
-        The next one is certain, the others guesses (one-part reads only, after four full
-        pages, at most `num_workers - 1` beyond the end per stream); nothing further than
+        The next one is certain, the others guesses (after four full pages of the part, at
+        most `num_workers - 1` beyond an end per stream); nothing further than
         `num_workers` pages ahead of what the read sent, so a read that stops wastes little.
         """
         if self._closed or self._template is None or part not in self._full:
@@ -235,7 +231,7 @@ class ReadAhead:
             self._ask({**sent, "OFFSET": target}, speculative)
 
     def _may_speculate(self) -> bool:
-        return self._guesses and self.workers > 1 and self.speculate()
+        return self.workers > 1 and self.speculate()
 
     def _speculation_left(self) -> int:
         outstanding = sum(1 for asked in self._asked.values() if asked.speculative)

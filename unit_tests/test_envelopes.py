@@ -276,3 +276,53 @@ def test_brackets_inside_strings_do_not_count_as_depth() -> None:
     raw = json.dumps(page("INVOICES", rows)).encode()
 
     assert protocol.parse(response_of(raw, "application/json")).data == page("INVOICES", rows)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+_BRACKETY_TEXT = st.text(alphabet='[]{}"\\aä\n', max_size=8)
+_JSON_VALUES = st.recursive(
+    st.none() | st.integers() | _BRACKETY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_BRACKETY_TEXT, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(value=_JSON_VALUES, wrap=st.integers(min_value=0, max_value=protocol.MAX_DEPTH + 5))
+def test_the_depth_rule_counts_brackets_outside_strings_only(value: Any, wrap: int) -> None:
+    """Refused exactly when deeper than MAX_DEPTH, whatever brackets and escapes strings hold."""
+    for _ in range(wrap):
+        value = [value]
+    text = json.dumps(value, ensure_ascii=bool(wrap % 2))
+    deep = _depth(value) > protocol.MAX_DEPTH
+    try:
+        protocol._check_depth(text)
+        refused = False
+    except protocol.Unreadable:
+        refused = True
+    assert refused == deep
+
+
+@given(
+    value=_JSON_VALUES,
+    key=st.text(alphabet='ab"\\ä', min_size=1, max_size=3),
+    depth=st.integers(min_value=0, max_value=3),
+)
+def test_a_key_repeated_in_any_object_at_any_depth_is_refused_by_name(
+    value: Any, key: str, depth: int
+) -> None:
+    inner = json.dumps(key)
+    text = f'{{{inner}: 1, "x": {json.dumps(value)}, {inner}: 2}}'
+    for _ in range(depth):
+        text = f'{{"RESPONSE": [{text}]}}'
+    with pytest.raises(
+        protocol.Unreadable, match=r"holds the key .* twice in one object"
+    ) as raised:
+        json.loads(text, object_pairs_hook=protocol._unique_keys)
+    assert repr(key) in str(raised.value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -45,7 +46,11 @@ def serve_customers(api: FakeFastbill, total: int, beyond: int = 0) -> None:
 
 
 def last_page_waits_for_a_guess(
-    api: FakeFastbill, service: str, last: int, answer: dict[str, Any], empty: dict[str, Any]
+    api: FakeFastbill,
+    request: Callable[[int], dict[str, Any]],
+    last: int,
+    answer: dict[str, Any],
+    empty: dict[str, Any],
 ) -> None:
     """The list's last page is answered once the first guess beyond it has arrived (or after
     5 s): the read cannot end before a guess was sent, however the threads are scheduled."""
@@ -66,7 +71,7 @@ def last_page_waits_for_a_guess(
             "POST",
             api.url,
             callback=callback,
-            match=[matchers.json_params_matcher(body(service, offset))],
+            match=[matchers.json_params_matcher(request(offset))],
         )
 
 
@@ -83,7 +88,9 @@ def test_a_long_list_is_asked_ahead_with_at_most_workers_minus_one_calls_beyond_
     api: FakeFastbill,
 ) -> None:
     serve_customers(api, 500)
-    last_page_waits_for_a_guess(api, "customer.get", 500, customers(50, 500), customers(0, 600))
+    last_page_waits_for_a_guess(
+        api, lambda at: body("customer.get", at), 500, customers(50, 500), customers(0, 600)
+    )
     # A guess not yet sent when the read ends is cancelled, and costs nothing: whether the
     # second is sent depends on the threads' timing, never more than num_workers - 1.
     api.mock.assert_all_requests_are_fired = False
@@ -193,7 +200,9 @@ def test_a_full_refresh_without_start_date_is_one_list_and_is_asked_ahead_too(
         rows = [invoice(str(offset + i), "2025-01-01", "") for i in range(100)]
         api.expect(body("invoice.get", offset), invoices(*rows))
     last = [invoice(str(500 + i), "2025-01-01", "") for i in range(50)]
-    last_page_waits_for_a_guess(api, "invoice.get", 500, invoices(*last), invoices())
+    last_page_waits_for_a_guess(
+        api, lambda at: body("invoice.get", at), 500, invoices(*last), invoices()
+    )
     api.mock.assert_all_requests_are_fired = False  # the guesses' timing (see above)
 
     output = run_read(config(num_workers=3), "invoices")
@@ -201,3 +210,53 @@ def test_a_full_refresh_without_start_date_is_one_list_and_is_asked_ahead_too(
     assert len(records(output)) == 550
     assert offsets(api)[:6] == [0, 100, 200, 300, 400, 500]
     assert offsets(api)[6:] in ([600], [600, 700])
+
+
+def serve_window(api: FakeFastbill, total: int, guesses: bool = True) -> None:
+    """A large date window (2025-06-01 to today): `total` invoices, its last page waiting for
+    the first guess beyond it if `guesses`; the paid pass finds none."""
+
+    def at(offset: int) -> dict[str, Any]:
+        return window("2025-06-01", "2026-11-21", offset)
+
+    last = total // 100 * 100
+    for offset in range(0, last, 100):
+        api.expect(
+            at(offset), invoices(*[invoice(str(offset + i), "2025-07-01", "") for i in range(100)])
+        )
+    rows = [invoice(str(last + i), "2025-07-01", "") for i in range(total - last)]
+    if guesses:
+        last_page_waits_for_a_guess(api, at, last, invoices(*rows), invoices())
+    else:
+        api.expect(at(last), invoices(*rows))
+    api.expect(paid_window("2025-06-01", "2026-11-21", "2025-05-31"), invoices())
+
+
+def test_a_large_date_window_is_asked_ahead_like_a_long_list(api: FakeFastbill) -> None:
+    """The shape of the data decides, not the service: a window of six pages is read with
+    pages in flight side by side, at most num_workers - 1 of them beyond its end."""
+    serve_window(api, 550)
+    api.mock.assert_all_requests_are_fired = False  # the guesses' timing (see above)
+
+    output = run_read(config(start_date="2025-06-01", num_workers=3), "invoices")
+
+    assert [r["INVOICE_ID"] for r in records(output)] == [str(i) for i in range(550)]
+    dated = sorted(
+        json.loads(c.request.body)["OFFSET"]
+        for c in api.mock.calls
+        if "START_DATE" in json.loads(c.request.body)["FILTER"]
+    )
+    assert dated[:6] == [0, 100, 200, 300, 400, 500]
+    assert dated[6:] in ([600], [600, 700])
+    assert len(api.mock.calls) == len(dated) + 1  # and the paid pass, once
+
+
+def test_a_large_date_window_is_not_guessed_under_an_hourly_quota(api: FakeFastbill) -> None:
+    serve_window(api, 550, guesses=False)
+
+    output = run_read(
+        config(start_date="2025-06-01", num_workers=3, requests_per_hour=400), "invoices"
+    )
+
+    assert len(records(output)) == 550
+    assert offsets(api) == [0, 0, 100, 200, 300, 400, 500]  # the paid pass's and the window's
