@@ -255,6 +255,7 @@ MESSAGES = [
     (errors, "not with FastBill's answer; probably a maintenance page or a proxy"),
     (errors, "does not offer"),
     (errors, "choose the edition your account belongs to"),
+    (errors, "If the account's plan does not include it, deselect the stream"),
     (errors, "FastBill rejected {endpoint.service}: {text}"),
     (errors, "for this account ("),
     (errors, "while the credentials work for other calls: "),

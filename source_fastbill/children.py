@@ -88,7 +88,9 @@ class ExpenseItems(Expenses):
 class EstimateItems(Estimates):
     """ITEMS of estimate.get."""
 
-    nesting = Nesting("ITEMS", (ITEM,), ESTIMATE_FIELDS, own_id=ITEM)
+    nesting = Nesting(
+        "ITEMS", (ITEM,), ESTIMATE_FIELDS, own_id=ITEM, own_id_aliases=("ESTIMATE_ITEM_ID",)
+    )
 
 
 class ProjectTasks(Projects):

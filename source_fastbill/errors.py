@@ -184,13 +184,7 @@ def _in_body_errors(texts: list[str], response: requests.Response, endpoint: End
     text = "; ".join(texts)
     lowered = text.lower()
     if any(word in lowered for word in UNKNOWN_SERVICE_HINTS):
-        config = endpoint.config
-        return _fail(
-            f"The FastBill API at {config.api_url} does not offer {endpoint.service} ({text}). "
-            f"The connector is set to the '{config.edition}' edition: choose the edition your "
-            "account belongs to (pro = my.fastbill.com, automatic = FastBill Automatic/Monsum).",
-            FailureType.config_error,
-        )
+        return _fail(unknown_service(endpoint, text), FailureType.config_error)
     missing = MISSING_FIELD.search(text)
     if missing:
         return Verdict(
@@ -206,6 +200,23 @@ def _in_body_errors(texts: list[str], response: requests.Response, endpoint: End
         Kind.UNKNOWN_ERROR, rejected(endpoint, text), FailureType.system_error,
         text=text, counted=False,
     )  # fmt: skip
+
+
+def unknown_service(endpoint: Endpoint, text: str) -> str:
+    """Two causes, one answer: a plan without the service, or the other edition's host."""
+    config = endpoint.config
+    edition = (
+        f"the connector is set to the '{config.edition}' edition: choose the edition your "
+        "account belongs to (pro = my.fastbill.com, automatic = FastBill Automatic/Monsum)."
+    )
+    said = f"The FastBill API at {config.api_url} does not offer {endpoint.service} ({text}). "
+    if endpoint.check_call:
+        return said + "If the account belongs to the other product, " + edition
+    return said + (
+        f"If the account's plan does not include it, deselect the stream '{endpoint.stream}' or "
+        "ask FastBill to enable it: the other streams are read as usual. If the account "
+        "belongs to the other product, " + edition
+    )
 
 
 def rejected(endpoint: Endpoint, text: str) -> str:

@@ -28,6 +28,9 @@ class Nesting:
     # The child's own ID field, where FastBill gives one. A row without it gets the parent key
     # and a digest of the row's content: stable while the item is unchanged, never a position.
     own_id: str | None = None
+    # Other names FastBill may send the same ID under (estimate items: the PHP SDK of 2025 reads
+    # ESTIMATE_ITEM_ID, the API docs show INVOICE_ITEM_ID): the first present is the key.
+    own_id_aliases: tuple[str, ...] = ()
 
 
 def unfold(
@@ -47,6 +50,11 @@ def unfold(
         if "LASTUPDATE" in nesting.parent_fields:
             row["LASTUPDATE"] = parent.get("LASTUPDATE")  # the cursor is the parent's change
         own = nesting.own_id
+        if own and canonical_key(row.get(own)) is None:
+            row[own] = next(
+                (row[alias] for alias in nesting.own_id_aliases if canonical_key(row.get(alias))),
+                None,
+            )
         if own and canonical_key(row.get(own)) is None:
             digest = hashlib.sha256(json.dumps(child, sort_keys=True, default=str).encode())
             row[own] = f"{parent.get(parent_key)}:{digest.hexdigest()[:16]}"

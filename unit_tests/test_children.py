@@ -12,6 +12,8 @@ from airbyte_cdk.test.entrypoint_wrapper import discover
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_fastbill import SourceFastbill
+from source_fastbill.children import EstimateItems
+from source_fastbill.nesting import unfold
 from unit_tests.conftest import FakeFastbill, body, config, cursor_state, page, run_read
 
 TODAY = date(2026, 11, 21)
@@ -265,3 +267,27 @@ def test_an_interrupted_child_sync_resumes_at_the_next_window_like_its_parent(
     assert [r["INVOICE_ITEM_ID"] for r in rows(output, "invoice_items")] == ["91"]
     final = cursor_state(output.state_messages[-1])
     assert final["synced_until"] == "2026-11-21" and "resume" not in final
+
+
+@pytest.mark.parametrize(
+    ("item", "key"),
+    [
+        ({"INVOICE_ITEM_ID": "7", "ESTIMATE_ITEM_ID": "9"}, "7"),  # the API docs' name first
+        ({"ESTIMATE_ITEM_ID": 9.0}, "9"),  # the PHP SDK's (2025) name, canonical
+        ({"INVOICE_ITEM_ID": "", "ESTIMATE_ITEM_ID": "9"}, "9"),
+    ],
+)
+def test_estimate_items_are_keyed_by_either_name_fastbill_may_use(
+    item: dict[str, Any], key: str
+) -> None:
+    parent = {"ESTIMATE_ID": "1", "ITEMS": [{**item, "DESCRIPTION": "x"}]}
+    (row,) = unfold(parent, "ESTIMATE_ID", EstimateItems.nesting)
+
+    assert row["INVOICE_ITEM_ID"] == key
+
+
+def test_an_estimate_item_without_any_id_is_keyed_by_its_parent_and_content() -> None:
+    parent = {"ESTIMATE_ID": "1", "ITEMS": [{"DESCRIPTION": "x"}]}
+    (row,) = unfold(parent, "ESTIMATE_ID", EstimateItems.nesting)
+
+    assert row["INVOICE_ITEM_ID"].startswith("1:")

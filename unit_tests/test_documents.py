@@ -62,7 +62,10 @@ def test_a_plan_without_webhooks_fails_only_that_stream(api: FakeFastbill) -> No
     output = run_read(config(), "webhooks", "documents", expect_error=True)
 
     assert [r["DOCUMENT_ID"] for r in _records(output, "documents")] == ["5"]
-    assert "does not offer webhook.get" in output.errors[0].trace.error.message
+    message = output.errors[0].trace.error.message
+    assert "does not offer webhook.get" in message
+    assert "If the account's plan does not include it, deselect the stream 'webhooks'" in message
+    assert "the other streams are read as usual" in message
     assert len(api.mock.calls) == 2
 
 

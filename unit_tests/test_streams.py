@@ -213,6 +213,7 @@ def test_check_of_a_pro_config_against_an_automatic_account_names_the_edition(
 
     assert status == "FAILED" and "'pro' edition" in (message or "")
     assert "choose the edition your account belongs to" in (message or "")
+    assert "deselect the stream" not in (message or "")  # check reads no stream
     assert len(api.mock.calls) == 1
 
 
