@@ -45,6 +45,21 @@ class InFlight:
         self._slots = threading.BoundedSemaphore(self.workers)
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._asked = 0  # asked ahead and not yet taken, in the whole sync
+
+    def hold(self) -> bool:
+        """Room for one more answer asked ahead? Each waits, parsed, until its read takes it:
+        `num_workers` in flight and as many waiting are all the sync keeps (memory stays flat
+        however many streams are read side by side)."""
+        with self._lock:
+            if self._asked >= 2 * self.workers:
+                return False
+            self._asked += 1
+            return True
+
+    def taken(self) -> None:
+        with self._lock:
+            self._asked -= 1
 
     def __enter__(self) -> InFlight:
         self._slots.acquire()
@@ -141,6 +156,8 @@ class ReadAhead:
         with self._lock:
             self._send, self._kwargs, self._template = send, kwargs, request
             asked = self._asked.pop(key, None) if key else None
+            if asked is not None:
+                self.in_flight.taken()
             if sent is not None:
                 part = _part(sent)
                 self._taken[part] = max(self._taken.get(part, -1), _offset(sent))
@@ -162,6 +179,7 @@ class ReadAhead:
             self._closed = True
             left, self._asked = list(self._asked.values()), {}
         for asked in left:
+            self.in_flight.taken()
             if not asked.future.cancel():
                 asked.future.add_done_callback(self._count_unused)
 
@@ -181,12 +199,16 @@ class ReadAhead:
             return send(request, **kwargs)
 
     def _ask_upcoming_parts(self, sent: Mapping[str, Any]) -> None:
-        """Once the read is at a part, the first pages of the parts after it are certain."""
+        """Once the read is at a part, the first pages of the parts after it are certain.
+
+        Only the next `num_workers` of them: each answer waits in memory, parsed, until the read
+        takes it, and asking the others later costs nothing (time_entries has a window a year).
+        """
         filters = sent.get("FILTER")
         index = next((i for i, b in enumerate(self._upcoming) if b.get("FILTER") == filters), None)
         if index is None:
             return
-        for body in self._upcoming[index + 1 :]:
+        for body in self._upcoming[index + 1 : index + 1 + self.workers]:
             self._ask(body, False)
 
     def _seen(self, sent: Mapping[str, Any], response: requests.Response) -> None:
@@ -244,6 +266,8 @@ class ReadAhead:
         key = request_key(request)
         if key is None or key in self._asked or len(self._asked) >= MAX_BUFFERED:
             return
+        if not self.in_flight.hold():
+            return  # asked again at the read's next step, once an answer was taken
         send, kwargs = self._send, dict(self._kwargs)
         future = self.in_flight.submit(lambda: self._call(send, request, kwargs))
         self._asked[key] = Asked(future, _offset(sent), speculative, _part(sent))
