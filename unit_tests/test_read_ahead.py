@@ -260,3 +260,15 @@ def test_a_large_date_window_is_not_guessed_under_an_hourly_quota(api: FakeFastb
 
     assert len(records(output)) == 550
     assert offsets(api) == [0, 0, 100, 200, 300, 400, 500]  # the paid pass's and the window's
+
+
+def test_answers_waiting_to_be_taken_are_bounded_for_the_whole_sync() -> None:
+    """`num_workers` in flight and as many waiting: memory does not grow with the streams read
+    side by side (each waiting answer is a parsed page)."""
+    from source_fastbill.read_ahead import InFlight
+
+    in_flight = InFlight(3)
+
+    assert [in_flight.hold() for _ in range(7)] == [True] * 6 + [False]
+    in_flight.taken()
+    assert in_flight.hold() and not in_flight.hold()
