@@ -49,18 +49,21 @@ def unfold(
         row[parent_key] = parent.get(parent_key)  # the link is always the parent's
         if "LASTUPDATE" in nesting.parent_fields:
             row["LASTUPDATE"] = parent.get("LASTUPDATE")  # the cursor is the parent's change
-        own = nesting.own_id
-        if own and canonical_key(row.get(own)) is None:
-            row[own] = next(
-                (row[alias] for alias in nesting.own_id_aliases if canonical_key(row.get(alias))),
-                None,
-            )
-        if own and canonical_key(row.get(own)) is None:
-            digest = hashlib.sha256(json.dumps(child, sort_keys=True, default=str).encode())
-            row[own] = f"{parent.get(parent_key)}:{digest.hexdigest()[:16]}"
-        elif own:
-            row[own] = canonical_key(row[own])  # the rule of keys.py, as for the parent's key
+        if nesting.own_id:
+            row[nesting.own_id] = _own_key(row, child, nesting, parent.get(parent_key))
         yield row
+
+
+def _own_key(row: Mapping[str, Any], child: Any, nesting: Nesting, parent_id: Any) -> str:
+    """The row's ID under the first of its names that holds one (the rule of keys.py, as for
+    the parent's key), else the parent's key and a digest of the row's content."""
+    assert nesting.own_id
+    for name in (nesting.own_id, *nesting.own_id_aliases):
+        key = canonical_key(row.get(name))
+        if key is not None:
+            return key
+    digest = hashlib.sha256(json.dumps(child, sort_keys=True, default=str).encode())
+    return f"{parent_id}:{digest.hexdigest()[:16]}"
 
 
 def _nulled_in_row(parent: Mapping[str, Any], prefix: str) -> list[Nulled]:

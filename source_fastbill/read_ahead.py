@@ -4,15 +4,17 @@ Streams of different services are read side by side (concurrency.py); an account
 hold most of the calls would still be bound by one stream's round trips. So each stream asks
 ahead, on the sync's worker pool, and the CDK's read takes the answers in order, exactly as if
 it had asked itself (same error handling, same checkpoints, records in order):
-- certain calls: the next page after a full page, and the first page of every upcoming part of
-  the read (a date window): each part walks its own pages, so windows are read side by side;
+- certain calls: the next page after a full page, and the first page of the next `num_workers`
+  parts of the read (date windows): each part walks its own pages, so windows are read side by
+  side;
 - speculative calls, in any long list (a service without date filters, a full refresh without
   start_date, or a large date window: the shape of the data decides, not the service): once a
   part has shown four full pages, `num_workers` pages are kept in flight ahead of its furthest
   full page (a part of up to four pages never costs a call more), at most `num_workers - 1`
   beyond an end per stream, counted and shown in the summary; none under an hourly quota
   (`requests_per_hour` set, or once FastBill refused a call), where a wasted call costs minutes.
-At most `num_workers` calls are in flight in the whole sync (`InFlight`), asks ahead included.
+At most `num_workers` calls are in flight in the whole sync (`InFlight`), asks ahead included,
+and as many answers wait to be taken.
 An answer asked ahead that the read never takes (beyond the end, or a read that stopped) was
 still a call: it is counted when the read ends. The saved state is the CDK's, after each part
 the read completed: an interrupted sync resumes at the first part not complete.
